@@ -1,0 +1,46 @@
+"""Assembles the ASGI application: routes, middleware and lifespan. No logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from bridgehead.config import Settings
+from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
+from bridgehead.protocol.http import MCPTransports
+from bridgehead.protocol.server import build_mcp_server
+from bridgehead.runtime import Runtime
+from bridgehead.web.health import health_routes
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
+    runtime = runtime or Runtime.create(settings)
+    server = build_mcp_server(settings, lambda: runtime.surface)
+    transports = MCPTransports(server, settings)
+
+    routes: list[BaseRoute] = [*transports.routes(), *health_routes(runtime)]
+    for connector in runtime.connectors:
+        routes.extend(connector.routes())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            async with transports.run():
+                yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(ForwardedHeadersMiddleware, trusted=settings.server.trusted_proxies)],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.transports = transports
+    return app

@@ -1,0 +1,32 @@
+"""The ``bridgehead`` command line: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from bridgehead import __version__
+from bridgehead.cli import config_cmd, index_cmd, init_cmd, serve_cmd, tools_cmd
+
+app = typer.Typer(
+    name="bridgehead",
+    help="Bridgehead: a self-hosted MCP server for ChatGPT and every other MCP client.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve_cmd.serve)
+app.command("init")(init_cmd.init)
+app.command("index")(index_cmd.index)
+app.command("search")(index_cmd.search)
+app.command("tools")(tools_cmd.tools)
+app.add_typer(config_cmd.app, name="config")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Bridgehead's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,323 @@
+"""Typed settings: one TOML file, every key overridable by a ``BRIDGEHEAD_…`` environment variable.
+
+Precedence, highest first: command-line overrides, environment variables
+(``BRIDGEHEAD_SERVER__PORT=9000``), secret files in ``$BRIDGEHEAD_SECRETS_DIR``
+(``store__url`` holds ``store.url``), the TOML file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "BRIDGEHEAD_"
+SECRETS_DIR_ENV = "BRIDGEHEAD_SECRETS_DIR"
+CONFIG_FILE_ENV = "BRIDGEHEAD_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem, with the file and key it concerns."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One invalid setting: where it is and what is wrong with it."""
+
+    location: str
+    message: str
+    file: Path | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.location or "(top level)"
+        if self.file is not None:
+            where = f"{self.file}:{self.line}: {where}" if self.line else f"{self.file}: {where}"
+        return f"{where}: {self.message}"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """How the HTTP server listens and how it appears to the outside world."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_base_url: str | None = Field(
+        default=None,
+        description="The public HTTPS origin clients use (e.g. https://abc.ngrok.app). "
+        "Every URL Bridgehead advertises is built from it.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges whose X-Forwarded-Proto/Host/For headers are trusted.",
+    )
+    dns_rebinding_protection: bool = True
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    data_dir: Path = Path(".bridgehead")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = False
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://mcp.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value == "*":
+                continue
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not an IP address, a CIDR range or '*'") from exc
+        return values
+
+
+class MCPSettings(_Section):
+    """The MCP endpoint: transports, sessions and limits."""
+
+    server_name: str = "Bridgehead"
+    instructions: str | None = Field(
+        default=None, description="Server instructions shown to the model at initialization."
+    )
+    stateless: bool = Field(
+        default=False, description="No sessions: every request stands alone (for load-balanced replicas)."
+    )
+    json_response: bool = Field(default=False, description="Answer POSTs with JSON instead of an SSE stream.")
+    legacy_sse: bool = Field(default=True, description="Serve the legacy HTTP+SSE transport at /sse.")
+    session_idle_timeout: float = Field(default=1800.0, gt=0)
+    max_sessions: int = Field(default=10_000, gt=0)
+    max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    event_store_max_events: int = Field(
+        default=1000, ge=0, description="Events kept per stream for resumption; 0 disables resumability."
+    )
+
+
+class StoreSettings(_Section):
+    """Where Bridgehead keeps its state. Defaults to SQLite under server.data_dir."""
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="A SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://…",
+    )
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if not raw.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of Bridgehead's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        secrets_nested_delimiter="__",
+        secrets_prefix="",
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    mcp: MCPSettings = Field(default_factory=MCPSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    connectors: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Connector instances; each table needs a `type` and is validated by that connector.",
+    )
+    sample_corpus: bool = Field(
+        default=True,
+        description="With no connectors configured, serve the bundled sample corpus.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_data = _TOML_DATA.get(settings_cls, {})
+        secrets = NestedSecretsSettingsSource(file_secret_settings)
+        return (init_settings, env_settings, secrets, InitSettingsSource(settings_cls, toml_data))
+
+    def store_url(self) -> str:
+        """The store's connection URL, defaulting to a SQLite file in the data directory."""
+        if self.store.url is not None:
+            return self.store.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.server.data_dir / 'bridgehead.db').resolve()}"
+
+    def connector_configs(self) -> list[dict[str, Any]]:
+        """The configured connectors, or the bundled sample corpus when none are configured."""
+        if self.connectors or not self.sample_corpus:
+            return self.connectors
+        return [{"type": "documents", "name": "docs", "folders": [{"path": str(sample_corpus_path()), "name": "northwind"}]}]
+
+
+# The TOML payload for the load in progress; a plain module-level slot because
+# pydantic-settings builds sources from the class, not the instance.
+_TOML_DATA: dict[type[BaseSettings], dict[str, Any]] = {}
+
+
+def sample_corpus_path() -> Path:
+    """The bundled sample corpus shipped inside the package."""
+    return Path(__file__).resolve().parent / "sample_corpus"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into a ConfigError with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem("", f"cannot read the file: {exc.strerror}", path)]) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError([ConfigProblem("", f"invalid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", path, line)]) from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings from the TOML file (if any), secret files, the environment and overrides.
+
+    Raises ConfigError listing every problem with its location.
+    """
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get(CONFIG_FILE_ENV):
+        config_file = Path(env[CONFIG_FILE_ENV])
+    toml_data = read_toml(config_file) if config_file is not None else {}
+    secrets_dir = env.get(SECRETS_DIR_ENV)
+    _TOML_DATA[Settings] = toml_data
+    try:
+        kwargs: dict[str, Any] = dict(overrides or {})
+        if secrets_dir:
+            kwargs["_secrets_dir"] = secrets_dir
+        if environ is not None:
+            # pydantic-settings reads os.environ; an explicit mapping is for tests and tools.
+            with _patched_environ(environ):
+                return Settings(**kwargs)
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc, config_file, toml_data)) from exc
+    finally:
+        _TOML_DATA.pop(Settings, None)
+
+
+class _patched_environ:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)
+        self._saved: dict[str, str] = {}
+
+    def __enter__(self) -> None:
+        self._saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self._environ)
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.clear()
+        os.environ.update(self._saved)
+
+
+def format_location(loc: Sequence[str | int]) -> str:
+    """Render a pydantic error location as a TOML-style key path: ``connectors[0].folders``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems_from(exc: ValidationError, file: Path | None, toml_data: Mapping[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors():
+        loc = [p for p in error["loc"] if isinstance(p, (str, int))]
+        location = format_location(loc)
+        in_file = file is not None and _present(toml_data, loc)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        problems.append(
+            ConfigProblem(
+                location,
+                message,
+                file if in_file else None,
+                find_key_line(file, loc) if in_file and file is not None else None,
+            )
+        )
+    return problems
+
+
+def _present(data: Any, loc: Sequence[str | int]) -> bool:
+    for part in loc:
+        if isinstance(part, int) and isinstance(data, list) and part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def find_key_line(file: Path, loc: Sequence[str | int]) -> int | None:
+    """Best-effort line number of a key in a TOML file, for error messages."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    leaf = names[-1]
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if stripped.startswith((f"{leaf} ", f"{leaf}=")) or stripped in (f"[{'.'.join(names)}]", f"[[{leaf}]]"):
+            return number
+    return None

@@ -1,0 +1,123 @@
+"""The connector extension point.
+
+A connector turns one company system into MCP tools. It is a class with a
+pydantic config model (``config_model``), a ``tools()`` method returning
+:class:`Tool` descriptions with their handlers, and optional ``start``/``stop``
+hooks and HTTP routes. Built-in connectors are registered exactly like
+third-party ones: through the ``bridgehead.connectors`` entry point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import BaseRoute
+
+if TYPE_CHECKING:
+    from bridgehead.config import Settings
+    from bridgehead.store import Database
+
+
+class ConnectorConfig(BaseModel):
+    """Settings every connector shares; subclasses add their own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="Instance name, unique per server.")
+    tool_prefix: str = Field(
+        default="",
+        pattern=r"^([a-z][a-z0-9_]{0,31}_)?$",
+        description="Prepended to every tool name of this instance (e.g. 'crm_').",
+    )
+
+
+class ToolError(Exception):
+    """A tool ran but failed in a way the model should see: becomes a result with isError=true."""
+
+
+@dataclass(frozen=True)
+class ToolHints:
+    """The MCP tool annotations that tell ChatGPT whether to ask for confirmation."""
+
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = False
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """A successful tool result: the text the model reads and, optionally, structured content."""
+
+    text: str
+    structured: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a tool handler knows about the call it is serving."""
+
+    base_url: str
+    """The public origin of this server for this request, without a trailing slash."""
+
+
+ToolHandler = Callable[[dict[str, Any], CallContext], Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool as a connector contributes it."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    hints: ToolHints
+    handler: ToolHandler = field(compare=False, repr=False)
+    output_schema: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConnectorContext:
+    """What the server hands a connector when it builds it."""
+
+    settings: Settings
+    database: Database
+
+
+class Connector:
+    """Base class for connectors. Subclasses set ``type_name`` and ``config_model``."""
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, config: ConnectorConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def start(self) -> None:
+        """Prepare the connector (open pools, index documents). Called once at server start."""
+
+    async def stop(self) -> None:
+        """Release what ``start`` acquired."""
+
+    async def ready(self) -> bool:
+        """True when the connector can serve calls; feeds /readyz."""
+        return True
+
+    def tools(self) -> Sequence[Tool]:
+        """The tools this connector contributes, without ``tool_prefix`` applied."""
+        raise NotImplementedError
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """HTTP routes this connector serves (e.g. a page per document)."""
+        return ()

@@ -1,0 +1,65 @@
+"""Resumability for Streamable HTTP: an in-memory event store behind the SDK's EventStore interface.
+
+A client whose SSE stream drops reconnects with ``Last-Event-ID`` and receives
+what it missed. Each stream keeps its newest ``max_events_per_stream`` events;
+streams idle longer than the session timeout are forgotten.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp_types import JSONRPCMessage
+
+
+@dataclass(frozen=True)
+class _Event:
+    seq: int
+    stream_id: StreamId
+    message: JSONRPCMessage | None
+
+
+class MemoryEventStore(EventStore):
+    """A bounded, process-local event store; event ids are ``<stream>:<sequence>``."""
+
+    def __init__(self, max_events_per_stream: int = 1000, max_streams: int = 20_000, stream_ttl: float = 3600) -> None:
+        self._max_events = max_events_per_stream
+        self._max_streams = max_streams
+        self._ttl = stream_ttl
+        self._streams: OrderedDict[StreamId, tuple[float, deque[_Event]]] = OrderedDict()
+        self._seq = itertools.count(1)
+
+    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
+        now = time.monotonic()
+        entry = self._streams.pop(stream_id, None)
+        events = entry[1] if entry else deque(maxlen=self._max_events)
+        event = _Event(next(self._seq), stream_id, message)
+        events.append(event)
+        self._streams[stream_id] = (now, events)
+        self._evict(now)
+        return f"{stream_id}:{event.seq}"
+
+    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        stream_id, sep, seq_text = last_event_id.rpartition(":")
+        if not sep or not seq_text.isdigit():
+            return None
+        entry = self._streams.get(stream_id)
+        if entry is None:
+            return None
+        last_seq = int(seq_text)
+        for event in list(entry[1]):
+            if event.seq > last_seq and event.message is not None:
+                await send_callback(EventMessage(event.message, f"{stream_id}:{event.seq}"))
+        return stream_id
+
+    def _evict(self, now: float) -> None:
+        while self._streams:
+            oldest_id, (touched, _) = next(iter(self._streams.items()))
+            if len(self._streams) > self._max_streams or now - touched > self._ttl:
+                self._streams.pop(oldest_id)
+            else:
+                break

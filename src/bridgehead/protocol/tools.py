@@ -1,0 +1,103 @@
+"""The tool surface: connector tools as MCP sees them, with argument validation and dispatch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import mcp_types as types
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+from mcp.shared.exceptions import MCPError
+
+from bridgehead.connectors.base import CallContext, Tool, ToolError
+
+logger = logging.getLogger(__name__)
+
+
+def _describe_schema_error(error: SchemaError) -> str:
+    """A one-line message naming the argument at fault."""
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required argument '{missing}'"
+    if error.validator == "additionalProperties":
+        return f"unexpected argument: {error.message.split('(')[-1].rstrip(')')}"
+    path = ".".join(str(p) for p in error.absolute_path)
+    return f"invalid argument '{path}': {error.message}" if path else f"invalid arguments: {error.message}"
+
+
+class ToolSurface:
+    """All tools the server exposes, in a stable order, with their validators."""
+
+    def __init__(self, tools: Sequence[Tool]) -> None:
+        self._tools = {tool.name: tool for tool in tools}
+        self._validators = {tool.name: Draft202012Validator(tool.input_schema) for tool in tools}
+        self.listing = [to_mcp_tool(tool) for tool in tools]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def fingerprint(self) -> str:
+        """A stable hash of the tool list as clients see it; changes whenever the surface does."""
+        dumped = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in self.listing]
+        return hashlib.sha256(orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+    def validate(self, name: str, arguments: dict[str, Any] | None) -> tuple[Tool, dict[str, Any]]:
+        """The tool and its arguments, or an MCPError(INVALID_PARAMS) naming what is wrong."""
+        tool = self._tools.get(name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name!r}")
+        args = arguments or {}
+        error = next(iter(sorted(self._validators[name].iter_errors(args), key=lambda e: e.path)), None)
+        if error is not None:
+            raise MCPError(types.INVALID_PARAMS, f"Tool {name!r}: {_describe_schema_error(error)}")
+        return tool, args
+
+    async def call(self, name: str, arguments: dict[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
+        """Validate and run a tool; a ToolError becomes a result with isError=true."""
+        tool, args = self.validate(name, arguments)
+        try:
+            output = await tool.handler(args, ctx)
+        except ToolError as exc:
+            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
+        except MCPError:
+            raise
+        except Exception:
+            logger.exception("tool %s failed", name)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=f"Tool {name!r} failed with an internal error.")],
+                is_error=True,
+            )
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=output.text)],
+            structured_content=output.structured,
+        )
+
+
+def to_mcp_tool(tool: Tool) -> types.Tool:
+    """The MCP wire description of a tool, with every hint set explicitly."""
+    return types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+        annotations=types.ToolAnnotations(
+            title=tool.title,
+            read_only_hint=tool.hints.read_only,
+            destructive_hint=tool.hints.destructive,
+            idempotent_hint=tool.hints.idempotent,
+            open_world_hint=tool.hints.open_world,
+        ),
+        meta=tool.meta or None,
+    )
