@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from bridgehead.app import create_app
+from bridgehead.cli.serve_cmd import uvicorn_config
 from bridgehead.config import Settings, load_settings
 from bridgehead.store import Database
 
@@ -104,7 +105,8 @@ def serve_in_thread(settings: Settings) -> Iterator[RunningServer]:
     """Run the app under uvicorn in a background thread until the block ends."""
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn_config(app, settings, port=port)
+    config.log_level = "warning"
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

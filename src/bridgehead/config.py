@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -193,7 +194,13 @@ class Settings(BaseSettings):
         """The configured connectors, or the bundled sample corpus when none are configured."""
         if self.connectors or not self.sample_corpus:
             return self.connectors
-        return [{"type": "documents", "name": "docs", "folders": [{"path": str(sample_corpus_path()), "name": "northwind"}]}]
+        return [
+            {
+                "type": "documents",
+                "name": "docs",
+                "folders": [{"path": str(sample_corpus_path()), "name": "northwind"}],
+            }
+        ]
 
 
 # The TOML payload for the load in progress; a plain module-level slot because
@@ -215,8 +222,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError([ConfigProblem("", f"invalid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", path, line)]) from exc
+        # Python 3.11's decoder only puts the position in the message.
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(match.group(1)) if match else None
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError([ConfigProblem("", f"invalid TOML: {message}", path, line)]) from exc
 
 
 def load_settings(
@@ -275,7 +285,9 @@ def format_location(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _problems_from(exc: ValidationError, file: Path | None, toml_data: Mapping[str, Any]) -> list[ConfigProblem]:
+def _problems_from(
+    exc: ValidationError, file: Path | None, toml_data: Mapping[str, Any]
+) -> list[ConfigProblem]:
     problems = []
     for error in exc.errors():
         loc = [p for p in error["loc"] if isinstance(p, (str, int))]
@@ -318,6 +330,9 @@ def find_key_line(file: Path, loc: Sequence[str | int]) -> int | None:
     leaf = names[-1]
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
-        if stripped.startswith((f"{leaf} ", f"{leaf}=")) or stripped in (f"[{'.'.join(names)}]", f"[[{leaf}]]"):
+        if stripped.startswith((f"{leaf} ", f"{leaf}=")) or stripped in (
+            f"[{'.'.join(names)}]",
+            f"[[{leaf}]]",
+        ):
             return number
     return None

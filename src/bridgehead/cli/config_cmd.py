@@ -18,7 +18,9 @@ app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 
 @app.command("check")
 def check(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The TOML file to check.")] = Path("bridgehead.toml"),
+    config: Annotated[Path, typer.Option("--config", "-c", help="The TOML file to check.")] = Path(
+        "bridgehead.toml"
+    ),
 ) -> None:
     """Validate a configuration file and print every problem with its location."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bridgehead.cli.common import ConfigOption, console, err_console, load_or_exit, report_config_error, run
@@ -17,7 +17,11 @@ from bridgehead.web.documents import snippet_to_html
 
 
 def _documents_connectors(runtime: Runtime, name: str | None) -> list[DocumentsConnector]:
-    found = [c for c in runtime.connectors if isinstance(c, DocumentsConnector) and (name is None or c.name == name)]
+    found = [
+        c
+        for c in runtime.connectors
+        if isinstance(c, DocumentsConnector) and (name is None or c.name == name)
+    ]
     if not found:
         err_console.print(f"[red]No documents connector{f' named {name!r}' if name else ''} is configured[/]")
         raise typer.Exit(1)
@@ -26,7 +30,9 @@ def _documents_connectors(runtime: Runtime, name: str | None) -> list[DocumentsC
 
 def index(
     config: ConfigOption = None,
-    connector: Annotated[str | None, typer.Option("--connector", help="Only this documents connector.")] = None,
+    connector: Annotated[
+        str | None, typer.Option("--connector", help="Only this documents connector.")
+    ] = None,
 ) -> None:
     """(Re)index documents; only files that changed are read again."""
     settings = load_or_exit(config)
@@ -55,7 +61,7 @@ async def _index(runtime: Runtime, name: str | None) -> int:
             ) as progress:
                 task = progress.add_task(connector.name, total=None, current="")
 
-                def update(done: int, total: int, current: str) -> None:
+                def update(done: int, total: int, current: str, task: TaskID = task) -> None:
                     progress.update(task, completed=done, total=total, current=current[-50:])
 
                 report = await connector.reindex(progress=update)
@@ -100,7 +106,9 @@ async def _search(runtime: Runtime, query: str, name: str | None, limit: int) ->
             table.add_column("snippet")
             for rank, hit in enumerate(hits, start=1):
                 snippet = (hit.snippet or "").replace("\n", " ")
-                snippet = snippet_to_html(snippet).replace("<mark>", "[bold yellow]").replace("</mark>", "[/]")
+                snippet = (
+                    snippet_to_html(snippet).replace("<mark>", "[bold yellow]").replace("</mark>", "[/]")
+                )
                 table.add_row(str(rank), hit.id, hit.title, snippet)
             console.print(table)
     finally:

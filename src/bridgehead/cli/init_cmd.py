@@ -10,7 +10,7 @@ import typer
 from bridgehead.cli.common import console, err_console
 from bridgehead.config import sample_corpus_path
 
-STARTER = '''# Bridgehead configuration. Every key can be overridden by an environment variable:
+STARTER = """# Bridgehead configuration. Every key can be overridden by an environment variable:
 # BRIDGEHEAD_<SECTION>__<KEY>, e.g. BRIDGEHEAD_SERVER__PORT=9000.
 # Secrets (such as store.url with a password) belong in the environment or in
 # files under $BRIDGEHEAD_SECRETS_DIR (a file named `store__url`), not here.
@@ -54,7 +54,7 @@ path = "{sample}"
 name = "northwind"
 # Canonical links for results; without it Bridgehead serves a page per document.
 # base_url = "https://wiki.example.com/"
-'''
+"""
 
 
 def init(

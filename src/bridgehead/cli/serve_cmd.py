@@ -11,18 +11,22 @@ import uvicorn
 
 from bridgehead.app import create_app
 from bridgehead.cli.common import ConfigOption, err_console, load_or_exit, report_config_error
-from bridgehead.config import ConfigError
+from bridgehead.config import ConfigError, Settings
 from bridgehead.runtime import Runtime
 
 
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000; 0 picks a free one).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default 8000; 0 picks a free one).")
+    ] = None,
     public_base_url: Annotated[
         str | None, typer.Option(help="Public HTTPS origin clients use, e.g. https://abc.ngrok.app.")
     ] = None,
-    ssl_certfile: Annotated[Path | None, typer.Option(help="Serve TLS directly with this certificate.")] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve TLS directly with this certificate.")
+    ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="Private key for --ssl-certfile.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the default SQLite store lives.")] = None,
 ) -> None:
@@ -54,16 +58,23 @@ def serve(
     scheme = "https" if settings.server.ssl_certfile else "http"
     shown = settings.server.public_base_url or f"{scheme}://{settings.server.host}:{settings.server.port}"
     err_console.print(f"Bridgehead MCP endpoint: [bold]{shown}/mcp[/] (legacy SSE: {shown}/sse)")
-    uvicorn.run(
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> uvicorn.Config:
+    """How Bridgehead runs under uvicorn; tests use the same function, so they run what users run."""
+    server = settings.server
+    return uvicorn.Config(
         app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=settings.server.log_level,
-        access_log=settings.server.access_log,
-        ssl_certfile=str(settings.server.ssl_certfile) if settings.server.ssl_certfile else None,
-        ssl_keyfile=str(settings.server.ssl_keyfile) if settings.server.ssl_keyfile else None,
-        # Forwarded headers are handled by Bridgehead's own middleware with its trusted_proxies list.
+        host=server.host,
+        port=server.port if port is None else port,
+        log_level=server.log_level,
+        access_log=server.access_log,
+        ssl_certfile=str(server.ssl_certfile) if server.ssl_certfile else None,
+        ssl_keyfile=str(server.ssl_keyfile) if server.ssl_keyfile else None,
+        # Forwarded headers are applied by Bridgehead's own middleware, from its trusted_proxies list only.
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        lifespan="on",
     )

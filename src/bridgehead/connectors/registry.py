@@ -48,7 +48,9 @@ def build_connectors(
         kind = raw.get("type")
         if not isinstance(kind, str) or kind not in known:
             choices = ", ".join(sorted(known))
-            problems.append(ConfigProblem(f"{where}.type", f"unknown connector type {kind!r} (installed: {choices})"))
+            problems.append(
+                ConfigProblem(f"{where}.type", f"unknown connector type {kind!r} (installed: {choices})")
+            )
             continue
         cls = known[kind]
         try:

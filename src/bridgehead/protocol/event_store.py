@@ -3,10 +3,16 @@
 A client whose SSE stream drops reconnects with ``Last-Event-ID`` and receives
 what it missed. Each stream keeps its newest ``max_events_per_stream`` events;
 streams idle longer than the session timeout are forgotten.
+
+The SDK names a stream after the JSON-RPC request id (or ``_GET_stream``), so
+two sessions use the same stream names. Each session's transport therefore
+gets its own view (:meth:`MemoryEventStore.for_session`): the storage and its
+limits are shared, but a session stores and replays only its own streams.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from collections import OrderedDict, deque
@@ -24,30 +30,46 @@ class _Event:
 
 
 class MemoryEventStore(EventStore):
-    """A bounded, process-local event store; event ids are ``<stream>:<sequence>``."""
+    """A bounded, process-local event store; event ids are ``<stream>:<sequence>``.
 
-    def __init__(self, max_events_per_stream: int = 1000, max_streams: int = 20_000, stream_ttl: float = 3600) -> None:
+    One instance is one scope: sessions must not share it directly, or one
+    client could replay another's stream. Hand each session ``for_session(id)``.
+    """
+
+    def __init__(
+        self, max_events_per_stream: int = 1000, max_streams: int = 20_000, stream_ttl: float = 3600
+    ) -> None:
         self._max_events = max_events_per_stream
         self._max_streams = max_streams
         self._ttl = stream_ttl
-        self._streams: OrderedDict[StreamId, tuple[float, deque[_Event]]] = OrderedDict()
+        self._streams: OrderedDict[tuple[str, StreamId], tuple[float, deque[_Event]]] = OrderedDict()
         self._seq = itertools.count(1)
+        self._scope = ""
+
+    def for_session(self, session_id: str) -> MemoryEventStore:
+        """A view for one session's transport: same storage and limits, but only that session's streams."""
+        view = copy.copy(self)
+        view._scope = session_id
+        return view
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
         now = time.monotonic()
-        entry = self._streams.pop(stream_id, None)
+        key = (self._scope, stream_id)
+        entry = self._streams.pop(key, None)
         events = entry[1] if entry else deque(maxlen=self._max_events)
         event = _Event(next(self._seq), stream_id, message)
         events.append(event)
-        self._streams[stream_id] = (now, events)
+        self._streams[key] = (now, events)
         self._evict(now)
         return f"{stream_id}:{event.seq}"
 
-    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+    async def replay_events_after(
+        self, last_event_id: EventId, send_callback: EventCallback
+    ) -> StreamId | None:
         stream_id, sep, seq_text = last_event_id.rpartition(":")
         if not sep or not seq_text.isdigit():
             return None
-        entry = self._streams.get(stream_id)
+        entry = self._streams.get((self._scope, stream_id))
         if entry is None:
             return None
         last_seq = int(seq_text)

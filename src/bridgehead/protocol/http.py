@@ -9,10 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server import Server
+from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
 from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -52,7 +53,27 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
             server.host,
         )
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class SessionScopedManager(StreamableHTTPSessionManager):
+    """The SDK's session manager, with each session's transport on its own view of the event store.
+
+    The SDK hands every session the one store it was given and names streams after
+    request ids, so with a shared store a client could resume another session's
+    stream (``Last-Event-ID: 1:0``) and read its results.
+    """
+
+    def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        transport = super()._admit_session(requestor)
+        events = self.event_store
+        if transport is not None and isinstance(events, MemoryEventStore) and transport.mcp_session_id:
+            # Pinned SDK (mcp==2.3.0): the transport reads _event_store on every use, so swapping it
+            # before the session's first request takes effect; tests/protocol/test_session_isolation.py guards it.
+            transport._event_store = events.for_session(transport.mcp_session_id)
+        return transport
 
 
 class MCPTransports:
@@ -68,7 +89,7 @@ class MCPTransports:
             if mcp.event_store_max_events > 0 and not mcp.stateless
             else None
         )
-        self.streamable = StreamableHTTPSessionManager(
+        self.streamable = SessionScopedManager(
             app=server,
             event_store=event_store,
             json_response=mcp.json_response,
@@ -92,7 +113,9 @@ class MCPTransports:
 
     async def handle_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            await Response("Use GET to open the SSE stream", 405, headers={"Allow": "GET"})(scope, receive, send)
+            await Response("Use GET to open the SSE stream", 405, headers={"Allow": "GET"})(
+                scope, receive, send
+            )
             return
         try:
             async with self.sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
@@ -128,4 +151,3 @@ class _asgi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.handler(scope, receive, send)
-

@@ -37,7 +37,9 @@ def build_mcp_server(settings: Settings, surface: Callable[[], ToolSurface]) -> 
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=surface().listing)
 
-    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         return await surface().call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
 
     return Server(

@@ -63,19 +63,25 @@ class ToolSurface:
             raise MCPError(types.INVALID_PARAMS, f"Tool {name!r}: {_describe_schema_error(error)}")
         return tool, args
 
-    async def call(self, name: str, arguments: dict[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
+    async def call(
+        self, name: str, arguments: dict[str, Any] | None, ctx: CallContext
+    ) -> types.CallToolResult:
         """Validate and run a tool; a ToolError becomes a result with isError=true."""
         tool, args = self.validate(name, arguments)
         try:
             output = await tool.handler(args, ctx)
         except ToolError as exc:
-            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=str(exc))], is_error=True
+            )
         except MCPError:
             raise
         except Exception:
             logger.exception("tool %s failed", name)
             return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Tool {name!r} failed with an internal error.")],
+                content=[
+                    types.TextContent(type="text", text=f"Tool {name!r} failed with an internal error.")
+                ],
                 is_error=True,
             )
         return types.CallToolResult(
@@ -99,5 +105,5 @@ def to_mcp_tool(tool: Tool) -> types.Tool:
             idempotent_hint=tool.hints.idempotent,
             open_world_hint=tool.hints.open_world,
         ),
-        meta=tool.meta or None,
+        _meta=tool.meta or None,
     )

@@ -22,4 +22,7 @@ def health_routes(runtime: Runtime) -> list[Route]:
             status_code=200 if ready else 503,
         )
 
-    return [Route("/healthz", healthz, methods=["GET", "HEAD"]), Route("/readyz", readyz, methods=["GET", "HEAD"])]
+    return [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+    ]

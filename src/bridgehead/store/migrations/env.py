@@ -6,7 +6,9 @@ from bridgehead.store.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("Bridgehead migrations run through `bridgehead` (Database.migrate), not the alembic CLI")
+    raise RuntimeError(
+        "Bridgehead migrations run through `bridgehead` (Database.migrate), not the alembic CLI"
+    )
 
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 with context.begin_transaction():
