@@ -25,6 +25,24 @@ from bridgehead.store import Database
 PG_ADMIN_URL = os.environ.get("BRIDGEHEAD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
+def run_coroutine(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh loop in its own thread (safe inside async tests)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -46,11 +64,11 @@ async def _pg_admin(statement: str) -> None:
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the local server; dropped afterwards."""
     name = f"bh_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    run_coroutine(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_coroutine(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

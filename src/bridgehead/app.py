@@ -8,22 +8,45 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
+from bridgehead.auth.resource import BearerAuthMiddleware, TokenVerifier
+from bridgehead.auth.server import auth_routes
 from bridgehead.config import Settings
+from bridgehead.policy import Caller
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCPTransports
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.runtime import Runtime
 from bridgehead.web.health import health_routes
+from bridgehead.web.session import SessionCodec
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
     runtime = runtime or Runtime.create(settings)
-    server = build_mcp_server(settings, lambda: runtime.surface)
+    server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy)
     transports = MCPTransports(server, settings)
 
-    routes: list[BaseRoute] = [*transports.routes(), *health_routes(runtime)]
+    guard = None
+    routes: list[BaseRoute] = []
+    if settings.auth.mode != "none":
+        verifier = TokenVerifier(runtime.auth)
+
+        def missing_scopes(caller: Caller, tool_name: str) -> list[str]:
+            tool = runtime.surface.get(tool_name)
+            if tool is None:
+                return []
+            return list(runtime.policy.decide(caller, tool).missing_scopes)
+
+        def guard(app: ASGIApp) -> ASGIApp:
+            return BearerAuthMiddleware(
+                app, runtime.auth, verifier, missing_scopes, settings.mcp.max_request_body_bytes
+            )
+
+        routes += auth_routes(runtime.auth, SessionCodec(lambda: runtime.auth.session_secret))
+
+    routes += [*transports.routes(guard), *health_routes(runtime)]
     for connector in runtime.connectors:
         routes.extend(connector.routes())
 

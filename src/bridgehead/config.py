@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -148,6 +156,101 @@ class StoreSettings(_Section):
         return value
 
 
+class RoleSettings(_Section):
+    """What users of one role may do."""
+
+    description: str = ""
+    tools: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Tool names or shell-style patterns this role may see and call.",
+    )
+    scopes: list[str] | None = Field(
+        default=None, description="Scopes this role may be granted; unset means every advertised scope."
+    )
+
+
+class FederationSettings(_Section):
+    """Login through the company's OpenID Connect provider (Okta, Entra ID, Keycloak, Google…)."""
+
+    issuer: str = Field(
+        description="The provider's issuer URL; its /.well-known/openid-configuration is read."
+    )
+    client_id: str
+    client_secret: SecretStr | None = Field(
+        default=None, description="Set it from the environment or a secret file."
+    )
+    display_name: str = "Single sign-on"
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    role_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Upstream group (or role claim value) → Bridgehead role; first match wins.",
+    )
+    default_role: str | None = Field(
+        default=None, description="Role for federated users no mapping matches; unset refuses them."
+    )
+    allow_insecure_http: bool = Field(
+        default=False, description="Allow an http:// issuer (tests and labs only)."
+    )
+
+
+class AuthSettings(_Section):
+    """Who may call what: the auth mode, Bridgehead's OAuth 2.1 authorization server and roles."""
+
+    mode: Literal["none", "oauth", "mixed"] = Field(
+        default="none",
+        description="none: open; oauth: every MCP request needs a token; mixed: initialize and tools/list "
+        "are open and each tool call follows that tool's security schemes.",
+    )
+    access_token_ttl: int = Field(default=900, ge=60, le=86_400, description="Seconds an access token lives.")
+    refresh_token_ttl: int = Field(default=30 * 86_400, ge=300, description="Seconds a refresh token lives.")
+    authorization_code_ttl: int = Field(default=300, ge=30, le=600)
+    default_scopes: list[str] = Field(
+        default_factory=lambda: ["tools:read", "tools:write", "offline_access"],
+        description="Granted when a client asks for no scope (ChatGPT sends none on reconnect).",
+    )
+    tool_scopes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Tool name or pattern → scopes a call needs; default tools:read (read-only) or tools:write.",
+    )
+    noauth_tools: list[str] | None = Field(
+        default=None,
+        description="mixed mode: tools callable without a token (patterns); default: every read-only tool.",
+    )
+    default_role: str = "member"
+    roles: dict[str, RoleSettings] = Field(
+        default_factory=lambda: {
+            "admin": RoleSettings(description="Every tool, every scope."),
+            "member": RoleSettings(description="Every tool the connectors expose."),
+            "reader": RoleSettings(description="Read-only tools.", scopes=["tools:read", "offline_access"]),
+        }
+    )
+    local_login: bool = Field(default=True, description="Offer username/password login for local users.")
+    federation: FederationSettings | None = None
+    login_attempts: int = Field(
+        default=10, ge=1, description="Failed logins allowed per account and per address…"
+    )
+    login_window: int = Field(default=900, ge=10, description="…within this many seconds.")
+    session_secret: SecretStr | None = Field(
+        default=None, description="Signs login cookies; generated and kept in the store when unset."
+    )
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> AuthSettings:
+        if self.default_role not in self.roles:
+            raise ValueError(
+                f"default_role {self.default_role!r} is not one of the roles ({', '.join(self.roles)})"
+            )
+        if self.federation is not None:
+            for group, role in self.federation.role_mapping.items():
+                if role not in self.roles:
+                    raise ValueError(f"federation.role_mapping[{group!r}] names unknown role {role!r}")
+            if self.federation.default_role is not None and self.federation.default_role not in self.roles:
+                raise ValueError(f"federation.default_role {self.federation.default_role!r} is not a role")
+        return self
+
+
 class Settings(BaseSettings):
     """All of Bridgehead's settings."""
 
@@ -162,6 +265,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     mcp: MCPSettings = Field(default_factory=MCPSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     connectors: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Connector instances; each table needs a `type` and is validated by that connector.",

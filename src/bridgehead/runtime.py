@@ -1,13 +1,15 @@
-"""The running server's state: store, connectors and the tool surface built from them."""
+"""The running server's state: store, connectors, the tool surface built from them, policy and auth."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+from bridgehead.auth.service import AuthService
 from bridgehead.config import Settings
 from bridgehead.connectors.base import Connector, ConnectorContext
 from bridgehead.connectors.registry import build_connectors, collect_tools
+from bridgehead.policy import PolicyEngine
 from bridgehead.protocol.tools import ToolSurface
 from bridgehead.store import Database
 
@@ -22,6 +24,8 @@ class Runtime:
     database: Database
     connectors: list[Connector]
     surface: ToolSurface
+    policy: PolicyEngine
+    auth: AuthService
     started: bool = field(default=False)
 
     @classmethod
@@ -29,16 +33,26 @@ class Runtime:
         """Build (but do not start) the runtime; raises ConfigError on invalid connector settings."""
         database = Database(settings.store_url(), echo=settings.store.echo)
         connectors = build_connectors(settings.connector_configs(), ConnectorContext(settings, database))
-        surface = ToolSurface(collect_tools(connectors))
-        return cls(settings, database, connectors, surface)
+        tools = collect_tools(connectors)
+        policy = PolicyEngine(settings.auth)
+        schemes = policy.security_schemes if settings.auth.mode != "none" else None
+        surface = ToolSurface(tools, schemes)
+        auth = AuthService(settings, database, policy, policy.supported_scopes(tools))
+        return cls(settings, database, connectors, surface, policy, auth)
 
     async def start(self) -> None:
-        """Migrate the store and start every connector (documents are indexed here)."""
+        """Migrate the store, load signing keys and start every connector (documents are indexed here)."""
         await self.database.migrate()
+        await self.auth.start()
         for connector in self.connectors:
             await connector.start()
         self.started = True
-        logger.info("Bridgehead ready: %d tools from %d connectors", len(self.surface), len(self.connectors))
+        logger.info(
+            "Bridgehead ready: %d tools from %d connectors, auth mode %s",
+            len(self.surface),
+            len(self.connectors),
+            self.settings.auth.mode,
+        )
 
     async def stop(self) -> None:
         for connector in reversed(self.connectors):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +16,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridgehead.config import Settings
 from bridgehead.protocol.event_store import MemoryEventStore
@@ -127,18 +127,28 @@ class MCPTransports:
     async def handle_sse_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.sse.handle_post_message(scope, receive, send)
 
-    def routes(self) -> list[BaseRoute]:
-        """Routes that answer directly at both the bare and the slash form: no redirects on protocol paths."""
+    def routes(self, guard: Callable[[ASGIApp], ASGIApp] | None = None) -> list[BaseRoute]:
+        """Routes that answer directly at both the bare and the slash form: no redirects on protocol paths.
+
+        ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes).
+        """
+
+        def endpoint(handler: Any) -> ASGIApp:
+            app: ASGIApp = _asgi(handler)
+            return guard(app) if guard else app
+
+        streamable = endpoint(self.handle_streamable)
         routes: list[BaseRoute] = [
-            Route(MCP_PATH, _asgi(self.handle_streamable), methods=["GET", "POST", "DELETE"]),
-            Route(MCP_PATH + "/", _asgi(self.handle_streamable), methods=["GET", "POST", "DELETE"]),
+            Route(MCP_PATH, streamable, methods=["GET", "POST", "DELETE"]),
+            Route(MCP_PATH + "/", streamable, methods=["GET", "POST", "DELETE"]),
         ]
         if self.settings.mcp.legacy_sse:
+            sse, messages = endpoint(self.handle_sse), endpoint(self.handle_sse_message)
             routes += [
-                Route(SSE_PATH, _asgi(self.handle_sse), methods=["GET"]),
-                Route(SSE_PATH + "/", _asgi(self.handle_sse), methods=["GET"]),
-                Route(SSE_MESSAGES_PATH.rstrip("/"), _asgi(self.handle_sse_message), methods=["POST"]),
-                Route(SSE_MESSAGES_PATH, _asgi(self.handle_sse_message), methods=["POST"]),
+                Route(SSE_PATH, sse, methods=["GET"]),
+                Route(SSE_PATH + "/", sse, methods=["GET"]),
+                Route(SSE_MESSAGES_PATH.rstrip("/"), messages, methods=["POST"]),
+                Route(SSE_MESSAGES_PATH, messages, methods=["POST"]),
             ]
         return routes
 

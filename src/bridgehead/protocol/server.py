@@ -1,4 +1,4 @@
-"""The MCP server object: the SDK's low-level Server wired to Bridgehead's tool surface."""
+"""The MCP server object: the SDK's low-level Server wired to Bridgehead's tool surface and policy."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 
 from bridgehead import __version__
 from bridgehead.config import Settings
 from bridgehead.connectors.base import CallContext
+from bridgehead.policy import Caller, PolicyEngine
+from bridgehead.policy.decision import Decision
 from bridgehead.protocol.forwarded import base_url_from_scope
 from bridgehead.protocol.tools import ToolSurface
 
@@ -19,9 +24,46 @@ DEFAULT_INSTRUCTIONS = (
     "Bridgehead gives you access to this company's internal documents and systems. "
     "Use `search` to find documents, then `fetch` to read one in full before answering; cite the document URL."
 )
+RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 
 
-def build_mcp_server(settings: Settings, surface: Callable[[], ToolSurface]) -> Server[Any]:
+def current_caller(ctx: ServerRequestContext[Any]) -> Caller:
+    """Who sent this request: from the HTTP request's authenticated user, else the auth context."""
+    from bridgehead.auth.resource import caller_from_access_token
+
+    request = ctx.request
+    if isinstance(request, Request):
+        user = request.scope.get("user")
+        if isinstance(user, AuthenticatedUser):
+            return caller_from_access_token(user.access_token)
+    return caller_from_access_token(get_access_token())
+
+
+def denial_result(decision: Decision, tool_name: str, resource_metadata: str) -> types.CallToolResult:
+    """A tool error result; when signing in (or more scope) would help, it carries the OAuth challenge
+    in ``_meta["mcp/www_authenticate"]`` so ChatGPT starts the linking flow."""
+    text = f"Not allowed to call {tool_name!r}: {decision.reason}."
+    meta: dict[str, Any] | None = None
+    if decision.needs_login or decision.missing_scopes:
+        error = "invalid_token" if decision.needs_login else "insufficient_scope"
+        description = (
+            "Sign in to use this tool"
+            if decision.needs_login
+            else f"This tool needs scope {' '.join(decision.missing_scopes)}"
+        )
+        challenge = f'Bearer resource_metadata="{resource_metadata}", error="{error}", error_description="{description}"'
+        if decision.missing_scopes:
+            challenge += f', scope="{" ".join(decision.missing_scopes)}"'
+        meta = {"mcp/www_authenticate": [challenge]}
+        text = f"{description}."
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], is_error=True, _meta=meta
+    )
+
+
+def build_mcp_server(
+    settings: Settings, surface: Callable[[], ToolSurface], policy: PolicyEngine
+) -> Server[Any]:
     """A low-level SDK server whose tools come from ``surface()`` at each request (so reloads apply)."""
 
     def base_url(ctx: ServerRequestContext[Any]) -> str:
@@ -35,12 +77,26 @@ def build_mcp_server(settings: Settings, surface: Callable[[], ToolSurface]) -> 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=surface().listing)
+        tools = surface()
+        if policy.mode == "none":
+            return types.ListToolsResult(tools=tools.listing)
+        caller = current_caller(ctx)
+        return types.ListToolsResult(
+            tools=[tools.listed(t.name) for t in tools.tools if policy.visible(caller, t)]
+        )
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        return await surface().call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
+        tools = surface()
+        tool = tools.get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name!r}")
+        if policy.mode != "none":
+            decision = policy.decide(current_caller(ctx), tool)
+            if not decision.allowed:
+                return denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
+        return await tools.call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
 
     return Server(
         settings.mcp.server_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mcp_types as types
@@ -29,13 +29,26 @@ def _describe_schema_error(error: SchemaError) -> str:
     return f"invalid argument '{path}': {error.message}" if path else f"invalid arguments: {error.message}"
 
 
+SchemesFor = Callable[[Tool], list[dict[str, Any]] | None]
+
+
 class ToolSurface:
     """All tools the server exposes, in a stable order, with their validators."""
 
-    def __init__(self, tools: Sequence[Tool]) -> None:
+    def __init__(self, tools: Sequence[Tool], security_schemes: SchemesFor | None = None) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._validators = {tool.name: Draft202012Validator(tool.input_schema) for tool in tools}
-        self.listing = [to_mcp_tool(tool) for tool in tools]
+        self.listing = [
+            to_mcp_tool(tool, security_schemes(tool) if security_schemes else None) for tool in tools
+        ]
+        self._listed = dict(zip(self._tools, self.listing, strict=True))
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def listed(self, name: str) -> types.Tool:
+        """The wire description of one tool."""
+        return self._listed[name]
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -90,8 +103,15 @@ class ToolSurface:
         )
 
 
-def to_mcp_tool(tool: Tool) -> types.Tool:
-    """The MCP wire description of a tool, with every hint set explicitly."""
+def to_mcp_tool(tool: Tool, security_schemes: list[dict[str, Any]] | None = None) -> types.Tool:
+    """The MCP wire description of a tool, with every hint set explicitly.
+
+    ``security_schemes`` go in ``_meta.securitySchemes``, where ChatGPT reads per-tool auth
+    requirements (the SDK strips unknown top-level tool fields).
+    """
+    meta = dict(tool.meta)
+    if security_schemes is not None:
+        meta["securitySchemes"] = security_schemes
     return types.Tool(
         name=tool.name,
         title=tool.title,
@@ -105,5 +125,5 @@ def to_mcp_tool(tool: Tool) -> types.Tool:
             idempotent_hint=tool.hints.idempotent,
             open_world_hint=tool.hints.open_world,
         ),
-        _meta=tool.meta or None,
+        _meta=meta or None,
     )

@@ -1,0 +1,1 @@
+"""Authentication: Bridgehead's OAuth 2.1 authorization server, token verification and users."""

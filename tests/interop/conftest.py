@@ -1,0 +1,180 @@
+"""Real third-party peers against a real ``bridgehead serve`` process.
+
+The Node peers (MCP Inspector, the MCP conformance suite, and the Node 22 they
+run on) are pinned in ``tests/interop/node/package-lock.json`` and installed by
+``scripts/setup-node.sh``, which the ``node_peers`` fixture runs first (a no-op
+when node_modules already matches the lock file). All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SETUP_SCRIPT = REPO / "scripts" / "setup-node.sh"
+NODE_DIR = Path(__file__).resolve().parent / "node"
+MODULES = NODE_DIR / "node_modules"
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+@dataclass(frozen=True)
+class NodePeers:
+    """The installed Node tools: commands to run them and the environment to run them in."""
+
+    node: Path
+    home: Path
+
+    def command(self, package: str, bin_name: str, *args: str) -> list[str]:
+        """Run a package's bin script with the pinned Node 22 (not whatever ``node`` is on PATH)."""
+        package_dir = MODULES / package
+        bins = json.loads((package_dir / "package.json").read_text())["bin"]
+        script = bins if isinstance(bins, str) else bins[bin_name]
+        return [str(self.node), str(package_dir / script), *args]
+
+    def env(self) -> dict[str, str]:
+        """A clean environment: a throwaway HOME, no proxies, Node 22 first on PATH."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key.lower() not in PROXY_VARIABLES and not key.startswith(("NODE_OPTIONS", "MCP_", "npm_"))
+        }
+        env.update(
+            HOME=str(self.home),
+            NO_PROXY="127.0.0.1,localhost",
+            no_proxy="127.0.0.1,localhost",
+            NO_COLOR="1",
+            PATH=f"{self.node.parent}{os.pathsep}{env.get('PATH', '')}",
+        )
+        return env
+
+    def run(self, command: list[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command,
+            env=self.env(),
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def node_peers(tmp_path_factory: pytest.TempPathFactory) -> NodePeers:
+    """The pinned Node peers, installed by scripts/setup-node.sh on first use."""
+    setup = subprocess.run(
+        ["bash", str(SETUP_SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    if setup.returncode != 0:
+        pytest.fail(
+            f"scripts/setup-node.sh failed (exit {setup.returncode}); the node-marked tests need it "
+            f"(or deselect them with -m 'not node'):\n{setup.stdout}\n{setup.stderr}",
+            pytrace=False,
+        )
+    return NodePeers(node=MODULES / "node" / "bin" / "node", home=tmp_path_factory.mktemp("node-home"))
+
+
+@dataclass(frozen=True)
+class ServedBridgehead:
+    """A ``bridgehead serve`` process listening on 127.0.0.1."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    @property
+    def sse_url(self) -> str:
+        return f"{self.base_url}/sse"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait_until_ready(served: ServedBridgehead, deadline: float) -> None:
+    with httpx.Client(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if served.process.poll() is not None:
+                raise RuntimeError(
+                    f"bridgehead serve exited with {served.process.returncode}:\n{served.log_tail()}"
+                )
+            try:
+                if http.get(f"{served.base_url}/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"bridgehead serve was not ready within the deadline:\n{served.log_tail()}")
+
+
+@contextmanager
+def serve_process(workdir: Path, extra_args: Mapping[str, str] | None = None) -> Iterator[ServedBridgehead]:
+    """Run ``bridgehead serve`` (default config: sample corpus, no auth, SQLite in ``workdir``) until the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "server.log"
+    # The environment must not reconfigure the server under test.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BRIDGEHEAD_")}
+    for _attempt in range(3):
+        port = free_port()
+        args = ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(workdir / "data")]
+        for option, value in (extra_args or {}).items():
+            args += [option, value]
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bridgehead", "serve", *args],
+                cwd=workdir,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        served = ServedBridgehead(port, process, log)
+        try:
+            _wait_until_ready(served, time.monotonic() + 60)
+            break
+        except RuntimeError:
+            _stop(process)
+            if "address already in use" not in log.read_text(errors="replace").lower():
+                raise
+    else:
+        raise RuntimeError(f"no free port for bridgehead serve:\n{served.log_tail()}")
+    try:
+        yield served
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def bridgehead(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBridgehead]:
+    """One default ``bridgehead serve`` process shared by the interop tests (they only read)."""
+    with serve_process(tmp_path_factory.mktemp("bridgehead")) as served:
+        yield served
