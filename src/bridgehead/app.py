@@ -25,7 +25,7 @@ from bridgehead.web.session import SessionCodec
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
     runtime = runtime or Runtime.create(settings)
-    server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy)
+    server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy, runtime.audit)
     transports = MCPTransports(server, settings)
 
     guard = None

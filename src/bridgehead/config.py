@@ -251,6 +251,36 @@ class AuthSettings(_Section):
         return self
 
 
+class AuditSettings(_Section):
+    """The audit trail of tool calls."""
+
+    enabled: bool = True
+    retention_days: int = Field(default=90, ge=0, description="Older events are deleted; 0 keeps them forever.")
+    redact_fields: list[str] = Field(
+        default_factory=lambda: [
+            "password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "access_key",
+            "private_key", "client_secret", "cookie", "ssn", "cvv", "card_number", "credit_card",
+        ],
+        description="Argument/result keys whose values are replaced (case-insensitive substring match).",
+    )  # fmt: skip
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="Extra regular expressions; matching text inside any string value is replaced.",
+    )
+    max_payload_bytes: int = Field(default=65_536, ge=1024, description="Longer arguments/results are truncated.")
+    flush_interval_ms: float = Field(default=5.0, gt=0, le=1000, description="Group-commit window.")
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+
 class Settings(BaseSettings):
     """All of Bridgehead's settings."""
 
@@ -266,6 +296,7 @@ class Settings(BaseSettings):
     mcp: MCPSettings = Field(default_factory=MCPSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     connectors: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Connector instances; each table needs a `type` and is validated by that connector.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bridgehead.audit import AuditLog
 from bridgehead.auth.service import AuthService
 from bridgehead.config import Settings
 from bridgehead.connectors.base import Connector, ConnectorContext
@@ -26,6 +27,7 @@ class Runtime:
     surface: ToolSurface
     policy: PolicyEngine
     auth: AuthService
+    audit: AuditLog
     started: bool = field(default=False)
 
     @classmethod
@@ -38,12 +40,13 @@ class Runtime:
         schemes = policy.security_schemes if settings.auth.mode != "none" else None
         surface = ToolSurface(tools, schemes)
         auth = AuthService(settings, database, policy, policy.supported_scopes(tools))
-        return cls(settings, database, connectors, surface, policy, auth)
+        return cls(settings, database, connectors, surface, policy, auth, AuditLog(database, settings.audit))
 
     async def start(self) -> None:
         """Migrate the store, load signing keys and start every connector (documents are indexed here)."""
         await self.database.migrate()
         await self.auth.start()
+        await self.audit.start()
         for connector in self.connectors:
             await connector.start()
         self.started = True
@@ -55,6 +58,7 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        await self.audit.stop()
         for connector in reversed(self.connectors):
             try:
                 await connector.stop()

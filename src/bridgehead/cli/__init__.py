@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridgehead import __version__
-from bridgehead.cli import config_cmd, index_cmd, init_cmd, serve_cmd, tools_cmd
+from bridgehead.cli import audit_cmd, config_cmd, index_cmd, init_cmd, serve_cmd, tools_cmd
 
 app = typer.Typer(
     name="bridgehead",
@@ -20,6 +20,7 @@ app.command("index")(index_cmd.index)
 app.command("search")(index_cmd.search)
 app.command("tools")(tools_cmd.tools)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 @app.command("version")

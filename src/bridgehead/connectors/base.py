@@ -33,6 +33,7 @@ class ConnectorConfig(BaseModel):
         pattern=r"^([a-z][a-z0-9_]{0,31}_)?$",
         description="Prepended to every tool name of this instance (e.g. 'crm_').",
     )
+    read_only: bool = Field(default=False, description="Hide every tool of this connector that can write.")
 
 
 class ToolError(Exception):

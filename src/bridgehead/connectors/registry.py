@@ -78,6 +78,8 @@ def collect_tools(connectors: Sequence[Connector]) -> list[Tool]:
     problems: list[ConfigProblem] = []
     for connector in connectors:
         for tool in connector.tools():
+            if connector.config.read_only and not tool.hints.read_only:
+                continue
             name = connector.config.tool_prefix + tool.name
             if name in owners:
                 problems.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 
 from bridgehead import __version__
+from bridgehead.audit import AuditEvent, AuditLog
+from bridgehead.audit.log import AuditError
 from bridgehead.config import Settings
 from bridgehead.connectors.base import CallContext
 from bridgehead.policy import Caller, PolicyEngine
@@ -61,10 +64,23 @@ def denial_result(decision: Decision, tool_name: str, resource_metadata: str) ->
     )
 
 
+def _result_payload(result: types.CallToolResult) -> dict[str, Any]:
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _transport(request: Request | None) -> str | None:
+    if request is None:
+        return None
+    return "sse" if request.url.path.startswith("/messages") else "streamable-http"
+
+
 def build_mcp_server(
-    settings: Settings, surface: Callable[[], ToolSurface], policy: PolicyEngine
+    settings: Settings, surface: Callable[[], ToolSurface], policy: PolicyEngine, audit: AuditLog
 ) -> Server[Any]:
-    """A low-level SDK server whose tools come from ``surface()`` at each request (so reloads apply)."""
+    """A low-level SDK server whose tools come from ``surface()`` at each request (so reloads apply).
+
+    Every tools/call, allowed or denied, is committed to the audit log before its response is sent.
+    """
 
     def base_url(ctx: ServerRequestContext[Any]) -> str:
         request = ctx.request
@@ -88,15 +104,56 @@ def build_mcp_server(
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        started = time.perf_counter()
+        caller = current_caller(ctx) if policy.mode != "none" else Caller.anonymous()
+        request = ctx.request if isinstance(ctx.request, Request) else None
+
+        async def audit_call(result: Any, is_error: bool, decision: str, reason: str) -> None:
+            await audit.record(
+                AuditEvent(
+                    at=time.time(),
+                    tool=params.name,
+                    arguments=params.arguments,
+                    result=result,
+                    is_error=is_error,
+                    decision=decision,
+                    reason=reason,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    user_id=caller.user_id,
+                    username=caller.username,
+                    client_id=caller.client_id,
+                    transport=_transport(request),
+                    session_id=request.headers.get("mcp-session-id") if request else None,
+                    request_id=str(ctx.request_id) if ctx.request_id is not None else None,
+                )
+            )
+
         tools = surface()
         tool = tools.get(params.name)
         if tool is None:
+            await audit_call(None, True, "invalid", f"unknown tool {params.name!r}")
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name!r}")
+        reason = "auth mode none"
         if policy.mode != "none":
-            decision = policy.decide(current_caller(ctx), tool)
+            decision = policy.decide(caller, tool)
             if not decision.allowed:
-                return denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
-        return await tools.call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
+                denied = denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
+                await audit_call(_result_payload(denied), True, "denied", decision.reason)
+                return denied
+            reason = decision.reason
+        try:
+            result = await tools.call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
+        except MCPError as exc:
+            await audit_call({"error": exc.error.model_dump(mode="json")}, True, "invalid", exc.error.message)
+            raise
+        try:
+            await audit_call(_result_payload(result), bool(result.is_error), "allowed", reason)
+        except AuditError as exc:
+            # Fail closed: a call that could not be recorded is not reported as a success.
+            raise MCPError(
+                types.INTERNAL_ERROR, "The call ran but could not be audited; contact an administrator."
+            ) from exc
+        return result
 
     return Server(
         settings.mcp.server_name,

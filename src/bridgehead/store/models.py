@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     Index,
     Integer,
     String,
@@ -185,3 +186,39 @@ class ServerSecretRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class AuditEventRow(Base):
+    """One tools/call as it happened: who, what, with which arguments, what came back, and the decision."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[float] = mapped_column(Float, nullable=False, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    tool: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    is_error: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    transport: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ToolSurfaceVersionRow(Base):
+    """A version of the tool surface clients see; a new row each time it changes."""
+
+    __tablename__ = "tool_surface_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    diff: Mapped[str] = mapped_column(Text, nullable=False)
