@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -16,16 +19,20 @@ from bridgehead.config import Settings
 from bridgehead.policy import Caller
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCPTransports
+from bridgehead.protocol.middleware import ConnectedSessions
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.runtime import Runtime
 from bridgehead.web.health import health_routes
 from bridgehead.web.session import SessionCodec
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
     runtime = runtime or Runtime.create(settings)
-    server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy, runtime.audit)
+    sessions = ConnectedSessions()
+    server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy, runtime.audit, sessions)
     transports = MCPTransports(server, settings)
 
     guard = None
@@ -50,13 +57,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     for connector in runtime.connectors:
         routes.extend(connector.routes())
 
+    async def reload() -> None:
+        try:
+            version = await runtime.reload()
+        except Exception:
+            logger.exception("configuration reload failed; the previous tools stay in service")
+            return
+        if version is not None:
+            delivered = await sessions.notify_tools_changed()
+            logger.info("announced tool surface version %d to %d session(s)", version.id, delivered)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        hangup = _on_sighup(lambda: asyncio.ensure_future(reload())) if runtime.loader else False
         try:
             async with transports.run():
                 yield
         finally:
+            if hangup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await runtime.stop()
 
     app = Starlette(
@@ -66,4 +86,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.transports = transports
+    app.state.reload = reload
     return app
+
+
+def _on_sighup(callback: Callable[[], object]) -> bool:
+    """Reload on SIGHUP where the platform and thread allow a signal handler."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, callback)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return False
+    return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridgehead.audit import AuditLog
@@ -11,6 +13,7 @@ from bridgehead.config import Settings
 from bridgehead.connectors.base import Connector, ConnectorContext
 from bridgehead.connectors.registry import build_connectors, collect_tools
 from bridgehead.policy import PolicyEngine
+from bridgehead.protocol.surface_history import SurfaceVersion, record_surface
 from bridgehead.protocol.tools import ToolSurface
 from bridgehead.store import Database
 
@@ -28,19 +31,64 @@ class Runtime:
     policy: PolicyEngine
     auth: AuthService
     audit: AuditLog
+    loader: Callable[[], Settings] | None = None
     started: bool = field(default=False)
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
-        """Build (but do not start) the runtime; raises ConfigError on invalid connector settings."""
+    def create(cls, settings: Settings, loader: Callable[[], Settings] | None = None) -> Runtime:
+        """Build (but do not start) the runtime; raises ConfigError on invalid connector settings.
+
+        ``loader`` re-reads the configuration for :meth:`reload`.
+        """
         database = Database(settings.store_url(), echo=settings.store.echo)
         connectors = build_connectors(settings.connector_configs(), ConnectorContext(settings, database))
         tools = collect_tools(connectors)
         policy = PolicyEngine(settings.auth)
-        schemes = policy.security_schemes if settings.auth.mode != "none" else None
-        surface = ToolSurface(tools, schemes)
+        surface = ToolSurface(tools, cls._schemes(settings, policy))
         auth = AuthService(settings, database, policy, policy.supported_scopes(tools))
-        return cls(settings, database, connectors, surface, policy, auth, AuditLog(database, settings.audit))
+        audit = AuditLog(database, settings.audit)
+        return cls(settings, database, connectors, surface, policy, auth, audit, loader)
+
+    @staticmethod
+    def _schemes(settings: Settings, policy: PolicyEngine) -> Callable[..., list[dict[str, object]]] | None:
+        return policy.security_schemes if settings.auth.mode != "none" else None
+
+    async def reload(self) -> SurfaceVersion | None:
+        """Re-read the configuration and swap in the new connectors and tool surface.
+
+        Only connectors change live; other sections need a restart (a warning says so).
+        Returns the new surface version, or None when the tool surface did not change.
+        """
+        if self.loader is None:
+            raise RuntimeError("this server was started without a configuration to reload")
+        async with self._reload_lock:
+            settings = self.loader()
+            if settings.model_dump(exclude={"connectors"}) != self.settings.model_dump(
+                exclude={"connectors"}
+            ):
+                logger.warning("configuration changes outside [[connectors]] take effect after a restart")
+            connectors = build_connectors(
+                settings.connector_configs(), ConnectorContext(self.settings, self.database)
+            )
+            tools = collect_tools(connectors)
+            for connector in connectors:
+                await connector.start()
+            previous = self.connectors
+            self.connectors = connectors
+            self.surface = ToolSurface(tools, self._schemes(self.settings, self.policy))
+            self.auth.supported_scopes = self.auth.clients.supported_scopes = self.policy.supported_scopes(
+                tools
+            )
+            for connector in previous:
+                try:
+                    await connector.stop()
+                except Exception:
+                    logger.exception("connector %s failed to stop cleanly", connector.name)
+            version = await record_surface(self.database, self.surface.fingerprint(), self.surface.wire())
+            if version is not None:
+                logger.info("tool surface changed (version %d):\n%s", version.id, version.diff)
+            return version
 
     async def start(self) -> None:
         """Migrate the store, load signing keys and start every connector (documents are indexed here)."""
@@ -49,6 +97,14 @@ class Runtime:
         await self.audit.start()
         for connector in self.connectors:
             await connector.start()
+        version = await record_surface(self.database, self.surface.fingerprint(), self.surface.wire())
+        if version is not None and version.id > 1:
+            logger.warning(
+                "the tool surface changed since the last start (version %d); ChatGPT users must click Refresh "
+                "in the connector settings to see it:\n%s",
+                version.id,
+                version.diff,
+            )
         self.started = True
         logger.info(
             "Bridgehead ready: %d tools from %d connectors, auth mode %s",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
-from mcp.server import Server, ServerRequestContext
+from mcp.server import InitializationOptions, NotificationOptions, Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.shared.exceptions import MCPError
@@ -21,6 +21,7 @@ from bridgehead.connectors.base import CallContext
 from bridgehead.policy import Caller, PolicyEngine
 from bridgehead.policy.decision import Decision
 from bridgehead.protocol.forwarded import base_url_from_scope
+from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
 from bridgehead.protocol.tools import ToolSurface
 
 DEFAULT_INSTRUCTIONS = (
@@ -74,8 +75,28 @@ def _transport(request: Request | None) -> str | None:
     return "sse" if request.url.path.startswith("/messages") else "streamable-http"
 
 
+class AnnouncingServer(Server[Any]):
+    """The SDK server, advertising ``tools.listChanged``: Bridgehead announces tool-surface changes."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
 def build_mcp_server(
-    settings: Settings, surface: Callable[[], ToolSurface], policy: PolicyEngine, audit: AuditLog
+    settings: Settings,
+    surface: Callable[[], ToolSurface],
+    policy: PolicyEngine,
+    audit: AuditLog,
+    sessions: ConnectedSessions,
 ) -> Server[Any]:
     """A low-level SDK server whose tools come from ``surface()`` at each request (so reloads apply).
 
@@ -155,7 +176,7 @@ def build_mcp_server(
             ) from exc
         return result
 
-    return Server(
+    server = AnnouncingServer(
         settings.mcp.server_name,
         version=__version__,
         title=settings.mcp.server_name,
@@ -164,3 +185,5 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    server.middleware += [sessions, security_schemes_on_tools]
+    return server

@@ -60,10 +60,13 @@ class ToolSurface:
     def tools(self) -> list[Tool]:
         return list(self._tools.values())
 
+    def wire(self) -> list[dict[str, Any]]:
+        """The tools/list payload as JSON-ready dicts."""
+        return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in self.listing]
+
     def fingerprint(self) -> str:
         """A stable hash of the tool list as clients see it; changes whenever the surface does."""
-        dumped = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in self.listing]
-        return hashlib.sha256(orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        return hashlib.sha256(orjson.dumps(self.wire(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     def validate(self, name: str, arguments: dict[str, Any] | None) -> tuple[Tool, dict[str, Any]]:
         """The tool and its arguments, or an MCPError(INVALID_PARAMS) naming what is wrong."""
