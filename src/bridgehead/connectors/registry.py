@@ -27,6 +27,10 @@ def available_connector_types() -> dict[str, type[Connector]]:
         from bridgehead.connectors.documents import DocumentsConnector
 
         found["documents"] = DocumentsConnector
+    if "functions" not in found:
+        from bridgehead.connectors.functions import FunctionsConnector
+
+        found["functions"] = FunctionsConnector
     return found
 
 
