@@ -14,7 +14,8 @@ from tests.conftest import RunningServer, make_settings
 async def test_readiness_before_start(tmp_path: Path) -> None:
     runtime = Runtime.create(make_settings(tmp_path))
     try:
-        checks = await runtime.readiness()
+        ready, checks = await runtime.readiness()
+        assert not ready
         assert checks["database"] is True
         assert checks["connector:docs"] is False  # not indexed yet: /readyz answers 503
     finally:

@@ -20,6 +20,7 @@ from bridgehead.policy import Caller
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCPTransports
 from bridgehead.protocol.middleware import ConnectedSessions
+from bridgehead.protocol.surface_history import SurfaceVersion
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.runtime import Runtime
 from bridgehead.web.health import health_routes
@@ -57,15 +58,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     for connector in runtime.connectors:
         routes.extend(connector.routes())
 
+    async def announce(version: SurfaceVersion) -> None:
+        delivered = await sessions.notify_tools_changed()
+        logger.info("announced tool surface version %d to %d session(s)", version.id, delivered)
+
+    runtime.on_surface_change = announce
+
     async def reload() -> None:
         try:
-            version = await runtime.reload()
+            await runtime.reload()
         except Exception:
             logger.exception("configuration reload failed; the previous tools stay in service")
-            return
-        if version is not None:
-            delivered = await sessions.notify_tools_changed()
-            logger.info("announced tool surface version %d to %d session(s)", version.id, delivered)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

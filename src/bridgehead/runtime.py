@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bridgehead.audit import AuditLog
@@ -32,6 +32,8 @@ class Runtime:
     auth: AuthService
     audit: AuditLog
     loader: Callable[[], Settings] | None = None
+    context: ConnectorContext | None = None
+    on_surface_change: Callable[[SurfaceVersion], Awaitable[None]] | None = None
     started: bool = field(default=False)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -42,13 +44,22 @@ class Runtime:
         ``loader`` re-reads the configuration for :meth:`reload`.
         """
         database = Database(settings.store_url(), echo=settings.store.echo)
-        connectors = build_connectors(settings.connector_configs(), ConnectorContext(settings, database))
+        created: list[Runtime] = []
+
+        async def tools_changed() -> None:
+            if created:
+                await created[0].refresh_surface()
+
+        context = ConnectorContext(settings, database, tools_changed)
+        connectors = build_connectors(settings.connector_configs(), context)
         tools = collect_tools(connectors)
         policy = PolicyEngine(settings.auth)
         surface = ToolSurface(tools, cls._schemes(settings, policy))
         auth = AuthService(settings, database, policy, policy.supported_scopes(tools))
         audit = AuditLog(database, settings.audit)
-        return cls(settings, database, connectors, surface, policy, auth, audit, loader)
+        runtime = cls(settings, database, connectors, surface, policy, auth, audit, loader, context)
+        created.append(runtime)
+        return runtime
 
     @staticmethod
     def _schemes(settings: Settings, policy: PolicyEngine) -> Callable[..., list[dict[str, object]]] | None:
@@ -64,31 +75,42 @@ class Runtime:
             raise RuntimeError("this server was started without a configuration to reload")
         async with self._reload_lock:
             settings = self.loader()
-            if settings.model_dump(exclude={"connectors"}) != self.settings.model_dump(
+            unchanged = settings.model_dump(exclude={"connectors"}) == self.settings.model_dump(
                 exclude={"connectors"}
-            ):
-                logger.warning("configuration changes outside [[connectors]] take effect after a restart")
-            connectors = build_connectors(
-                settings.connector_configs(), ConnectorContext(self.settings, self.database)
             )
-            tools = collect_tools(connectors)
+            if not unchanged:
+                logger.warning("configuration changes outside [[connectors]] take effect after a restart")
+            context = self.context or ConnectorContext(self.settings, self.database)
+            connectors = build_connectors(settings.connector_configs(), context)
+            collect_tools(connectors)  # duplicate names fail here, before anything is swapped
             for connector in connectors:
                 await connector.start()
             previous = self.connectors
             self.connectors = connectors
-            self.surface = ToolSurface(tools, self._schemes(self.settings, self.policy))
-            self.auth.supported_scopes = self.auth.clients.supported_scopes = self.policy.supported_scopes(
-                tools
-            )
             for connector in previous:
                 try:
                     await connector.stop()
                 except Exception:
                     logger.exception("connector %s failed to stop cleanly", connector.name)
-            version = await record_surface(self.database, self.surface.fingerprint(), self.surface.wire())
-            if version is not None:
-                logger.info("tool surface changed (version %d):\n%s", version.id, version.diff)
-            return version
+            return await self._rebuild_surface()
+
+    async def refresh_surface(self) -> SurfaceVersion | None:
+        """Rebuild the tool surface from the running connectors (one of them says its tools changed)."""
+        async with self._reload_lock:
+            return await self._rebuild_surface()
+
+    async def _rebuild_surface(self) -> SurfaceVersion | None:
+        tools = collect_tools(self.connectors)
+        self.surface = ToolSurface(tools, self._schemes(self.settings, self.policy))
+        self.auth.supported_scopes = self.auth.clients.supported_scopes = self.policy.supported_scopes(tools)
+        if not self.started:
+            return None
+        version = await record_surface(self.database, self.surface.fingerprint(), self.surface.wire())
+        if version is not None:
+            logger.info("tool surface changed (version %d):\n%s", version.id, version.diff)
+            if self.on_surface_change is not None:
+                await self.on_surface_change(version)
+        return version
 
     async def start(self) -> None:
         """Migrate the store, load signing keys and start every connector (documents are indexed here)."""
@@ -123,9 +145,14 @@ class Runtime:
         await self.database.close()
         self.started = False
 
-    async def readiness(self) -> dict[str, bool]:
-        """Per-component readiness for /readyz."""
-        checks = {"database": await self.database.ping()}
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
+        """(ready, per-component checks) for /readyz; only gating components decide readiness."""
+        database = await self.database.ping()
+        checks = {"database": database}
+        ready = database and self.started
         for connector in self.connectors:
-            checks[f"connector:{connector.name}"] = self.started and await connector.ready()
-        return checks
+            ok = self.started and await connector.ready()
+            checks[f"connector:{connector.name}"] = ok
+            if connector.gates_readiness:
+                ready = ready and ok
+        return ready, checks

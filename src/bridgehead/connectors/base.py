@@ -52,10 +52,16 @@ class ToolHints:
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """A successful tool result: the text the model reads and, optionally, structured content."""
+    """A tool result: the text the model reads and, optionally, structured content.
+
+    ``content`` carries MCP content blocks verbatim when a connector relays them (an upstream
+    MCP server's images or resources); ``is_error`` relays a tool error without raising.
+    """
 
     text: str
     structured: dict[str, Any] | None = None
+    content: Sequence[Any] | None = None
+    is_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class ConnectorContext:
 
     settings: Settings
     database: Database
+    tools_changed: Callable[[], Awaitable[None]] | None = None
+    """Call when ``tools()`` would now answer differently (e.g. an upstream server's list changed)."""
 
 
 class Connector:
@@ -96,6 +104,9 @@ class Connector:
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    gates_readiness: ClassVar[bool] = True
+    """Whether /readyz fails while this connector is not ready. External systems that come and go
+    (an upstream server, a database) should not take every replica out of a load balancer."""
 
     def __init__(self, config: ConnectorConfig, context: ConnectorContext) -> None:
         self.config = config

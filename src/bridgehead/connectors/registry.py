@@ -27,10 +27,22 @@ def available_connector_types() -> dict[str, type[Connector]]:
         from bridgehead.connectors.documents import DocumentsConnector
 
         found["documents"] = DocumentsConnector
+    if "openapi" not in found:
+        from bridgehead.connectors.openapi import OpenAPIConnector
+
+        found["openapi"] = OpenAPIConnector
     if "functions" not in found:
         from bridgehead.connectors.functions import FunctionsConnector
 
         found["functions"] = FunctionsConnector
+    if "upstream" not in found:
+        from bridgehead.connectors.upstream import UpstreamConnector
+
+        found["upstream"] = UpstreamConnector
+    if "sql" not in found:
+        from bridgehead.connectors.sql import SQLConnector
+
+        found["sql"] = SQLConnector
     return found
 
 

@@ -100,9 +100,13 @@ class ToolSurface:
                 ],
                 is_error=True,
             )
+        content = (
+            list(output.content)
+            if output.content is not None
+            else [types.TextContent(type="text", text=output.text)]
+        )
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=output.text)],
-            structured_content=output.structured,
+            content=content, structured_content=output.structured, is_error=output.is_error
         )
 
 

@@ -15,8 +15,7 @@ def health_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(request: Request) -> JSONResponse:
-        checks = await runtime.readiness()
-        ready = all(checks.values())
+        ready, checks = await runtime.readiness()
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks, "tools": len(runtime.surface)},
             status_code=200 if ready else 503,
