@@ -86,4 +86,5 @@ class SessionCodec:
 
 
 def csrf_ok(session: BrowserSession, submitted: object) -> bool:
-    return isinstance(submitted, str) and secrets.compare_digest(session.csrf, submitted)
+    # Compared as bytes: compare_digest refuses non-ASCII str, and a form can send anything.
+    return isinstance(submitted, str) and secrets.compare_digest(session.csrf.encode(), submitted.encode())

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from bridgehead.auth import federation
 from bridgehead.auth.server import authorize, introspection, metadata, registration, revocation, token
 from bridgehead.auth.service import AuthService
 from bridgehead.web.session import SessionCodec
 
 
 def auth_routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
-    """Every route of the authorization server."""
-    return [
+    """Every route of the authorization server, with federated login when ``auth.federation`` is set."""
+    routes = [
         *metadata.routes(service),
         *registration.routes(service),
         *authorize.routes(service, sessions),
@@ -19,3 +20,6 @@ def auth_routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]
         *revocation.routes(service),
         *introspection.routes(service),
     ]
+    if service.auth.federation is not None:
+        routes += federation.federation_routes(service, sessions)
+    return routes

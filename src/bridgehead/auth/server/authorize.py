@@ -163,24 +163,53 @@ def resolve_scope(service: AuthService, client: Client, requested: str | None) -
     return " ".join(dict.fromkeys(scopes))
 
 
-def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
-    def signer() -> Any:
-        return sessions.signer("bridgehead.authorize")
+def pack_request(sessions: SessionCodec, request_data: AuthorizationRequest) -> str:
+    """The pending request as a signed token for the login and consent forms."""
+    return str(sessions.signer("bridgehead.authorize").dumps(asdict(request_data)))
 
+
+def unpack_request(sessions: SessionCodec, token: object) -> AuthorizationRequest:
+    """The pending request from its signed token; PageError when missing, forged or expired."""
+    if not isinstance(token, str):
+        raise PageError("The sign-in form is missing its request. Start connecting again from your app.")
+    try:
+        data = sessions.signer("bridgehead.authorize").loads(token, max_age=REQUEST_MAX_AGE)
+        return AuthorizationRequest(**data)
+    except SignatureExpired as exc:
+        raise PageError("This sign-in page has expired. Start connecting again from your app.") from exc
+    except (BadSignature, TypeError) as exc:
+        raise PageError("The sign-in request is not valid. Start connecting again from your app.") from exc
+
+
+async def consent_page(
+    service: AuthService,
+    sessions: SessionCodec,
+    session: BrowserSession,
+    pending: AuthorizationRequest,
+    user: User,
+) -> Response:
+    """The consent page for a signed-in user; every way of signing in ends here."""
+    client = await service.clients.get(pending.client_id)
+    if client is None or client.revoked:
+        raise PageError("This app's registration is no longer valid. Reconnect the app.")
+    granted = granted_scopes(service, pending, user)
+    return render(
+        "consent.html",
+        client_name=client.display_name,
+        redirect_host=urlsplit(pending.redirect_uri).netloc or pending.redirect_uri,
+        username=user.username,
+        scopes=[(s, SCOPE_DESCRIPTIONS.get(s, "Use tools that need this scope")) for s in granted.split()],
+        csrf=session.csrf,
+        request_token=pack_request(sessions, pending),
+    )
+
+
+def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
     def pack(request_data: AuthorizationRequest) -> str:
-        return str(signer().dumps(asdict(request_data)))
+        return pack_request(sessions, request_data)
 
     def unpack(token: object) -> AuthorizationRequest:
-        if not isinstance(token, str):
-            raise PageError("The sign-in form is missing its request. Start connecting again from your app.")
-        try:
-            return AuthorizationRequest(**signer().loads(token, max_age=REQUEST_MAX_AGE))
-        except SignatureExpired as exc:
-            raise PageError("This sign-in page has expired. Start connecting again from your app.") from exc
-        except (BadSignature, TypeError) as exc:
-            raise PageError(
-                "The sign-in request is not valid. Start connecting again from your app."
-            ) from exc
+        return unpack_request(sessions, token)
 
     def finish(response: Response, request: Request, session: BrowserSession) -> Response:
         sessions.save(session, request, response)
@@ -191,25 +220,6 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
             return None
         user = await service.users.get(session.user_id)
         return user if user is not None and not user.disabled else None
-
-    async def consent_page(
-        request: Request, session: BrowserSession, pending: AuthorizationRequest, user: User
-    ) -> Response:
-        client = await service.clients.get(pending.client_id)
-        if client is None or client.revoked:
-            raise PageError("This app's registration is no longer valid. Reconnect the app.")
-        granted = granted_scopes(service, pending, user)
-        return render(
-            "consent.html",
-            client_name=client.display_name,
-            redirect_host=urlsplit(pending.redirect_uri).netloc or pending.redirect_uri,
-            username=user.username,
-            scopes=[
-                (s, SCOPE_DESCRIPTIONS.get(s, "Use tools that need this scope")) for s in granted.split()
-            ],
-            csrf=session.csrf,
-            request_token=pack(pending),
-        )
 
     def login_page(
         request: Request, session: BrowserSession, token: str, client_name: str, **extra: Any
@@ -247,7 +257,7 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
         user = await current_user(session)
         if user is None:
             return finish(login_page(request, session, pack(outcome), client.display_name), request, session)
-        return finish(await consent_page(request, session, outcome, user), request, session)
+        return finish(await consent_page(service, sessions, session, outcome, user), request, session)
 
     async def login(request: Request) -> Response:
         session = sessions.load(request)
@@ -300,7 +310,7 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
             )
         service.login_limiter.reset(keys[0])
         sessions.sign_in(session, user.id)
-        return finish(await consent_page(request, session, pending, user), request, session)
+        return finish(await consent_page(service, sessions, session, pending, user), request, session)
 
     async def consent(request: Request) -> Response:
         session = sessions.load(request)
