@@ -81,7 +81,11 @@ def build_connectors(
             problems.append(ConfigProblem(f"{where}.name", f"duplicate connector name {config.name!r}"))
             continue
         seen_names.add(config.name)
-        connectors.append(cls(config, context))
+        try:
+            connectors.append(cls(config, context))
+        except ConfigError as exc:
+            # Keep going, so one check reports every broken connector.
+            problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return connectors
