@@ -65,6 +65,120 @@ def discover(http: httpx.Client, mcp_url: str) -> tuple[dict[str, Any], dict[str
     return prm, metadata
 
 
+def register(
+    http: httpx.Client,
+    registration_endpoint: str,
+    *,
+    auth_method: str = "client_secret_basic",
+    redirect_uris: tuple[str, ...] = (CHATGPT_REDIRECT,),
+    **metadata: Any,
+) -> dict[str, Any]:
+    """Register a client as ChatGPT does (RFC 7591) and return the registration response."""
+    registration = http.post(
+        registration_endpoint,
+        json={
+            "client_name": "ChatGPT",
+            "redirect_uris": list(redirect_uris),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": auth_method,
+            **metadata,
+        },
+    )
+    assert registration.status_code == 201, registration.text
+    client: dict[str, Any] = registration.json()
+    return client
+
+
+def authorization_params(
+    client: dict[str, Any],
+    challenge: str,
+    *,
+    state: str | None,
+    resource: str | None,
+    scope: str | None = None,
+    redirect_uri: str | None = None,
+) -> dict[str, str]:
+    """The query of an authorization request with PKCE (and the resource indicator when given)."""
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": redirect_uri or client["redirect_uris"][0],
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    for key, value in (("state", state), ("resource", resource), ("scope", scope)):
+        if value is not None:
+            params[key] = value
+    return params
+
+
+def sign_in(http: httpx.Client, login_page: httpx.Response, username: str, password: str) -> httpx.Response:
+    """Submit the login form of a login page as a browser would; returns the consent page."""
+    return http.post(
+        login_page.url.join("/login"),
+        data={**form_fields(login_page.text), "username": username, "password": password},
+    )
+
+
+def consent(http: httpx.Client, consent_page: httpx.Response, decision: str = "allow") -> httpx.Response:
+    """Press Allow (or Deny) on a consent page; returns the redirect to the client."""
+    return http.post(
+        consent_page.url.join("/consent"), data={**form_fields(consent_page.text), "decision": decision}
+    )
+
+
+def redirect_query(response: httpx.Response, redirect_uri: str) -> dict[str, str]:
+    """The parameters of a 302 back to the client, after checking where it goes."""
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(redirect_uri + "?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def authorize(
+    http: httpx.Client,
+    authorization_endpoint: str,
+    params: dict[str, str],
+    username: str,
+    password: str,
+) -> dict[str, str]:
+    """Follow an authorization request through login and consent; returns the redirect's query."""
+    login_page = http.get(authorization_endpoint, params=params)
+    assert login_page.status_code == 200, login_page.text
+    assert login_page.headers["x-frame-options"] == "DENY"
+    consent_page = sign_in(http, login_page, username, password)
+    assert consent_page.status_code == 200, consent_page.text
+    assert "Allow" in consent_page.text
+    return redirect_query(consent(http, consent_page), params["redirect_uri"])
+
+
+def exchange(
+    http: httpx.Client,
+    token_endpoint: str,
+    client: dict[str, Any],
+    code: str,
+    verifier: str | None,
+    *,
+    redirect_uri: str | None = None,
+    **extra: str,
+) -> httpx.Response:
+    """The authorization_code grant at the token endpoint, authenticated as the client registered."""
+    headers, auth_fields = client_auth(
+        client["client_id"], client.get("client_secret"), client["token_endpoint_auth_method"]
+    )
+    data = {
+        **auth_fields,
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri or client["redirect_uris"][0],
+        **extra,
+    }
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    return http.post(token_endpoint, headers=headers, data=data)
+
+
 def link(
     http: httpx.Client,
     mcp_url: str,
@@ -77,61 +191,17 @@ def link(
 ) -> LinkedClient:
     """Register, authorize with PKCE, sign in, consent and exchange the code: the whole linking flow."""
     prm, metadata = discover(http, mcp_url)
-    registration = http.post(
-        metadata["registration_endpoint"],
-        json={
-            "client_name": "ChatGPT",
-            "redirect_uris": [redirect_uri],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": auth_method,
-        },
+    client = register(
+        http, metadata["registration_endpoint"], auth_method=auth_method, redirect_uris=(redirect_uri,)
     )
-    assert registration.status_code == 201, registration.text
-    client = registration.json()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
-    params = {
-        "response_type": "code",
-        "client_id": client["client_id"],
-        "redirect_uri": redirect_uri,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": state,
-        "resource": prm["resource"],
-    }
-    if scope is not None:
-        params["scope"] = scope
-    login_page = http.get(metadata["authorization_endpoint"], params=params)
-    assert login_page.status_code == 200, login_page.text
-    assert login_page.headers["x-frame-options"] == "DENY"
-    fields = form_fields(login_page.text)
-    consent_page = http.post(
-        login_page.url.join("/login"), data={**fields, "username": username, "password": password}
-    )
-    assert consent_page.status_code == 200, consent_page.text
-    assert "Allow" in consent_page.text
-    redirect = http.post(
-        consent_page.url.join("/consent"), data={**form_fields(consent_page.text), "decision": "allow"}
-    )
-    assert redirect.status_code == 302, redirect.text
-    location = redirect.headers["location"]
-    assert location.startswith(redirect_uri + "?")
-    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    params = authorization_params(client, challenge, state=state, resource=prm["resource"], scope=scope)
+    query = authorize(http, metadata["authorization_endpoint"], params, username, password)
     assert query["state"] == state
     assert query["iss"] == metadata["issuer"]
-    headers, auth_fields = client_auth(client["client_id"], client.get("client_secret"), auth_method)
-    exchanged = http.post(
-        metadata["token_endpoint"],
-        headers=headers,
-        data={
-            **auth_fields,
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-            "resource": prm["resource"],
-        },
+    exchanged = exchange(
+        http, metadata["token_endpoint"], client, query["code"], verifier, resource=prm["resource"]
     )
     assert exchanged.status_code == 200, exchanged.text
     return LinkedClient(
@@ -148,3 +218,26 @@ def refresh(
         headers=headers,
         data={**fields, "grant_type": "refresh_token", "refresh_token": refresh_token},
     )
+
+
+def obtain_tokens(
+    http: httpx.Client,
+    base_url: str,
+    username: str,
+    password: str,
+    *,
+    scope: str | None = None,
+    auth_method: str = "client_secret_basic",
+) -> dict[str, Any]:
+    """Tokens for ``username`` through the whole code flow, without the 401 discovery step
+    (which needs oauth mode: in mixed mode /mcp answers without a token)."""
+    metadata = http.get(base_url + "/.well-known/oauth-authorization-server").json()
+    prm = http.get(base_url + "/.well-known/oauth-protected-resource/mcp").json()
+    client = register(http, metadata["registration_endpoint"], auth_method=auth_method)
+    verifier, challenge = pkce_pair()
+    params = authorization_params(client, challenge, state="s", resource=prm["resource"], scope=scope)
+    query = authorize(http, metadata["authorization_endpoint"], params, username, password)
+    exchanged = exchange(http, metadata["token_endpoint"], client, query["code"], verifier)
+    assert exchanged.status_code == 200, exchanged.text
+    tokens: dict[str, Any] = exchanged.json()
+    return tokens

@@ -8,7 +8,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import orjson
 from sqlalchemy import select, update
@@ -62,16 +62,26 @@ def registration_error(description: str, error: str = "invalid_client_metadata")
     return OAuthError(error, description, 400)
 
 
+def _split_url(value: str) -> SplitResult | None:
+    """The parts of a URL, or None when it cannot be parsed (an unclosed IPv6 bracket, say)."""
+    try:
+        return urlsplit(value)
+    except ValueError:
+        return None
+
+
 def _check_redirect_uri(uri: Any) -> str:
     if not isinstance(uri, str) or len(uri) > 2000:
         raise registration_error(
             "each redirect_uri must be a string of at most 2000 characters", "invalid_redirect_uri"
         )
-    parts = urlsplit(uri)
+    parts = _split_url(uri)
+    if parts is None:
+        raise registration_error(f"redirect_uri {uri!r} is not a valid URL", "invalid_redirect_uri")
     if parts.fragment:
         raise registration_error(f"redirect_uri {uri!r} must not contain a fragment", "invalid_redirect_uri")
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme == "https" and parts.netloc:
+    if parts.scheme == "https" and parts.hostname:
         return uri
     if parts.scheme == "http" and loopback:
         return uri
@@ -145,9 +155,8 @@ class ClientStore:
             raise registration_error("client_name must be a string of at most 255 characters")
         for key in ("client_uri", "logo_uri", "tos_uri", "policy_uri"):
             value = metadata.get(key)
-            if value is not None and (
-                not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http")
-            ):
+            parts = _split_url(value) if isinstance(value, str) else None
+            if value is not None and (parts is None or parts.scheme not in ("https", "http")):
                 raise registration_error(f"{key} must be an http(s) URL")
 
         now = int(time.time())
@@ -243,7 +252,10 @@ class ClientStore:
                 )
         else:
             if basic_secret or form.get("client_secret"):
-                raise invalid_client("this public client is registered for 'none' and must not send a secret")
+                raise invalid_client(
+                    "this public client is registered for 'none' and must not send a secret",
+                    basic=basic_id is not None,
+                )
             return _client(row)
         if secret is None or row.secret_hash is None or not matches(secret, row.secret_hash):
             raise invalid_client("client authentication failed", basic=basic_id is not None)

@@ -215,9 +215,11 @@ class BearerAuthMiddleware:
         scope_hint: str | None = None,
     ) -> None:
         hint = scope_hint if scope_hint is not None else " ".join(self.service.auth.default_scopes)
+        # RFC 6750 §3.1: a request that carried no token gets a challenge without error information.
+        carried_token = status == 403 or error == "invalid_token"
         challenge = bearer_challenge(
-            self.service, conn, error=error if status == 403 or error == "invalid_token" else None,
-            description=description, scope=hint,
+            self.service, conn, error=error if carried_token else None,
+            description=description if carried_token else None, scope=hint,
         )  # fmt: skip
         body = orjson.dumps({"error": error, "error_description": description})
         await send(

@@ -120,5 +120,9 @@ class PolicyEngine:
             return Decision(False, f"role {caller.role!r} may not call {tool.name!r}")
         missing = tuple(s for s in self.required_scopes(tool) if s not in caller.scopes)
         if missing:
+            role = self.settings.roles.get(caller.role or "")
+            if role is not None and role.scopes is not None and not set(missing) <= set(role.scopes):
+                # Asking the user to authorize again could never help: say no plainly.
+                return Decision(False, f"role {caller.role!r} can never be granted scope {' '.join(missing)}")
             return Decision(False, f"the token lacks scope {' '.join(missing)}", missing_scopes=missing)
         return Decision(True, f"role {caller.role!r} with scope {' '.join(self.required_scopes(tool))}")

@@ -53,8 +53,17 @@ def highlight(text: str, query: str | None) -> str:
         return escaped
     if not tokens:
         return escaped
-    pattern = re.compile(r"\b(" + "|".join(re.escape(html.escape(t)) for t in tokens) + r")\w*", re.IGNORECASE)
-    return pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
+    # Match on the raw text and escape each piece: matching on escaped text would mark
+    # "amp" or "lt" inside the entities and break them.
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in tokens) + r")\w*", re.IGNORECASE)
+    pieces: list[str] = []
+    end = 0
+    for match in pattern.finditer(text):
+        pieces.append(html.escape(text[end : match.start()]))
+        pieces.append(f"<mark>{html.escape(match.group(0))}</mark>")
+        end = match.end()
+    pieces.append(html.escape(text[end:]))
+    return "".join(pieces)
 
 
 def snippet_to_html(snippet: str) -> str:
@@ -68,7 +77,9 @@ async def document_page(connector: DocumentsConnector, request: Request) -> Resp
     path = request.path_params["path"]
     row = await connector.get_document(document_id(connector.name, folder, path))
     if row is None or row.connector != connector.name:
-        return HTMLResponse("<!doctype html><title>Not found</title><h1>Document not found</h1>", 404, SECURITY_HEADERS)
+        return HTMLResponse(
+            "<!doctype html><title>Not found</title><h1>Document not found</h1>", 404, SECURITY_HEADERS
+        )
     query = request.query_params.get("q")
     body = PAGE.format(
         title=html.escape(row.title),

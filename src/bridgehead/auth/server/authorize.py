@@ -15,6 +15,9 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -51,6 +54,8 @@ class AuthorizationRequest:
     code_challenge: str
     resource: str
     nonce: str | None
+    redirect_uri_given: bool = True
+    """False when the request left redirect_uri out (one registered): /token then may too (RFC 6749 §4.1.3)."""
 
 
 class PageError(Exception):
@@ -101,6 +106,7 @@ async def validate_authorization_request(
     if client.revoked:
         raise PageError("This app's registration has been revoked by an administrator.")
     redirect_uri = params.get("redirect_uri")
+    redirect_uri_given = redirect_uri is not None
     if redirect_uri is None:
         if len(client.redirect_uris) != 1:
             raise PageError("The request has no redirect_uri and the app registered several.")
@@ -141,7 +147,14 @@ async def validate_authorization_request(
     except RedirectError as exc:
         return client, ClientRedirect(redirect_uri, state, exc.error, exc.description)
     return client, AuthorizationRequest(
-        client.client_id, redirect_uri, scope, state, challenge, resource, nonce
+        client.client_id,
+        redirect_uri,
+        scope,
+        state,
+        challenge,
+        resource,
+        nonce,
+        redirect_uri_given=redirect_uri_given,
     )
 
 
@@ -152,14 +165,10 @@ def resolve_scope(service: AuthService, client: Client, requested: str | None) -
     unknown = [s for s in scopes if s not in service.supported_scopes]
     if unknown:
         raise RedirectError("invalid_scope", f"unknown scope {' '.join(unknown)}")
-    if client.scope:
-        # A client that registered a scope is limited to it; with no scope asked, it gets its registered scope.
-        registered = client.scope.split()
-        scopes = registered if asked_for_none else [s for s in scopes if s in registered]
-        if not scopes:
-            raise RedirectError(
-                "invalid_scope", "none of the requested scopes were registered by this client"
-            )
+    if client.scope and asked_for_none:
+        # A registered scope is the client's default, not a ceiling: clients such as the MCP SDK
+        # register with the scope of their first challenge and must still be able to step up.
+        scopes = client.scope.split()
     return " ".join(dict.fromkeys(scopes))
 
 
@@ -261,7 +270,9 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         session = sessions.load(request)
-        form = await request.form()
+        form = await page_form(request)
+        if form is None:
+            return finish(error_page("Cannot sign in", "The form could not be read."), request, session)
         try:
             pending = unpack(form.get("request"))
         except PageError as exc:
@@ -314,7 +325,11 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
 
     async def consent(request: Request) -> Response:
         session = sessions.load(request)
-        form = await request.form()
+        form = await page_form(request)
+        if form is None:
+            return finish(
+                error_page("Cannot connect this app", "The form could not be read."), request, session
+            )
         try:
             pending = unpack(form.get("request"))
             if not csrf_ok(session, form.get("csrf")):
@@ -340,7 +355,8 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
         code = await service.grants.issue_code(
             client_id=pending.client_id,
             user_id=user.id,
-            redirect_uri=pending.redirect_uri,
+            # An empty redirect_uri on the code means "not given", so /token may leave it out too.
+            redirect_uri=pending.redirect_uri if pending.redirect_uri_given else "",
             scope=scope,
             resource=pending.resource,
             code_challenge=pending.code_challenge,
@@ -375,6 +391,14 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
         Route("/consent", consent, methods=["POST"]),
         Route("/logout", logout, methods=["GET", "POST"]),
     ]
+
+
+async def page_form(request: Request) -> FormData | None:
+    """A page's form fields, or None when the body is not a form we accept (a page says so, never a 500)."""
+    try:
+        return await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    except (HTTPException, MultiPartException, ValueError):
+        return None
 
 
 def granted_scopes(service: AuthService, pending: AuthorizationRequest, user: User) -> str:

@@ -66,8 +66,12 @@ def routes(service: AuthService) -> list[BaseRoute]:
         if not code:
             raise invalid_request("code is required")
         grant = await service.grants.redeem_code(code, client.client_id)
-        if form.get("redirect_uri") != grant.redirect_uri:
-            raise invalid_grant("redirect_uri does not match the one used in the authorization request")
+        given = form.get("redirect_uri")
+        if grant.redirect_uri:
+            if given != grant.redirect_uri:
+                raise invalid_grant("redirect_uri does not match the one used in the authorization request")
+        elif given is not None and given not in client.redirect_uris:
+            raise invalid_grant("redirect_uri is not one this client registered")
         _check_verifier(form.get("code_verifier"), grant.code_challenge)
         check_resource(request, form, grant.resource)
         user = await service.users.get(grant.user_id)
