@@ -1,0 +1,28 @@
+"""The client-side checker: connects to any MCP server the way ChatGPT does and reports each step.
+
+One module per stage of ChatGPT's connection flow: ``transport`` (the URL, Streamable HTTP and
+legacy SSE), ``discovery`` (the 401, RFC 9728 and RFC 8414 metadata), ``oauth`` (registration,
+authorization with PKCE, token and refresh), ``tools`` (the tool surface and the search/fetch
+contract). ``report`` holds the check catalog and the result model; ``runner`` runs the stages.
+"""
+
+from bridgehead.doctor.browser import Browser, RedirectCatcher, SystemBrowser
+from bridgehead.doctor.probe import AuthMode, ClientAuth, DoctorOptions
+from bridgehead.doctor.report import CATALOG, CheckResult, CheckSpec, Report, Status, render
+from bridgehead.doctor.runner import diagnose
+
+__all__ = [
+    "CATALOG",
+    "AuthMode",
+    "Browser",
+    "CheckResult",
+    "CheckSpec",
+    "ClientAuth",
+    "DoctorOptions",
+    "RedirectCatcher",
+    "Report",
+    "Status",
+    "SystemBrowser",
+    "diagnose",
+    "render",
+]
