@@ -34,6 +34,19 @@ from bridgehead.connectors.documents.indexer import FolderSpec, IndexReport, Pro
 from bridgehead.connectors.documents.query import QueryError, parse_query
 from bridgehead.store.models import DocumentRow
 
+MAX_ID_CHARS = 1024  # the width of documents.id
+
+
+def _storable(text: str) -> bool:
+    """False for text no store can hold or compare: NUL (PostgreSQL) or lone surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 class DocumentFolder(BaseModel):
     """A folder of documents and how to link to them."""
@@ -79,14 +92,16 @@ class DocumentsConfig(ConnectorConfig):
         labels = [f.label for f in folders]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
-            raise ValueError(f"folder names must be unique; set `name` on folders called {', '.join(duplicates)}")
+            raise ValueError(
+                f"folder names must be unique; set `name` on folders called {', '.join(duplicates)}"
+            )
         return folders
 
 
 SEARCH_DESCRIPTION = (
     "Search the company's documents (handbook, policies, product docs, runbooks and other internal pages) "
     "and return the most relevant ones, best first, as a list of ids, titles and URLs. "
-    "Use it whenever the user asks about internal information. Supports \"exact phrases\" in double quotes "
+    'Use it whenever the user asks about internal information. Supports "exact phrases" in double quotes '
     "and prefix* terms. Call `fetch` with a result's id to read the full text before answering."
 )
 FETCH_DESCRIPTION = (
@@ -203,7 +218,9 @@ class DocumentsConnector(Connector):
 
     # -- search ------------------------------------------------------------------------------
 
-    async def search(self, query: str, *, limit: int | None = None, snippets: bool = False) -> list[SearchHit]:
+    async def search(
+        self, query: str, *, limit: int | None = None, snippets: bool = False
+    ) -> list[SearchHit]:
         """Ranked hits: documents matching every term first, then those matching any."""
         parsed = parse_query(query)
         limit = limit or self.settings.max_results
@@ -227,6 +244,9 @@ class DocumentsConnector(Connector):
         return f"{base_url}/documents/{quote(self.name)}/{quote(folder)}/{quote(relpath)}"
 
     async def get_document(self, doc_id: str) -> DocumentRow | None:
+        """The indexed document with this id, or None (also for ids no document can have)."""
+        if not doc_id.startswith(f"{self.name}:") or len(doc_id) > MAX_ID_CHARS or not _storable(doc_id):
+            return None
         async with self.context.database.sessions() as session:
             return await session.get(DocumentRow, doc_id)
 
@@ -261,7 +281,8 @@ class DocumentsConnector(Connector):
         except QueryError as exc:
             raise ToolError(f"Nothing to search for: {exc}. Use a few keywords.") from exc
         results = [
-            {"id": h.id, "title": h.title, "url": self.document_url(h.folder, h.path, ctx.base_url)} for h in hits
+            {"id": h.id, "title": h.title, "url": self.document_url(h.folder, h.path, ctx.base_url)}
+            for h in hits
         ]
         payload = {"results": results}
         return ToolOutput(orjson.dumps(payload).decode(), payload)
@@ -272,12 +293,14 @@ class DocumentsConnector(Connector):
         if row is None or row.connector != self.name:
             raise ToolError(f"No document with id {doc_id!r}. Use an id returned by `search`.")
         text = row.body
-        metadata: dict[str, str] = {
-            "source": f"{row.folder}/{row.path}",
-            "content_type": row.content_type,
-            "indexed_at": row.indexed_at.isoformat() if row.indexed_at else "",
-        }
-        metadata.update({k: str(v) for k, v in (row.metadata_json or {}).items()})
+        # The document's own metadata (front matter, PDF/DOCX properties) first, so a
+        # front-matter key such as `source:` cannot hide where the document really is.
+        metadata: dict[str, str] = {k: str(v) for k, v in (row.metadata_json or {}).items()}
+        metadata.update(
+            source=f"{row.folder}/{row.path}",
+            content_type=row.content_type,
+            indexed_at=row.indexed_at.isoformat() if row.indexed_at else "",
+        )
         if len(text) > self.settings.max_fetch_chars:
             metadata["truncated"] = f"first {self.settings.max_fetch_chars} of {len(text)} characters"
             text = text[: self.settings.max_fetch_chars]

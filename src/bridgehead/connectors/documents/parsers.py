@@ -37,8 +37,20 @@ def parse_document(path: Path, data: bytes) -> ParsedDocument:
         raise
     except Exception as exc:  # third-party parsers raise anything on corrupt input
         raise ParseError(f"{type(exc).__name__}: {exc}") from exc
-    title = parsed.title.strip() or _title_from_filename(path)
-    return ParsedDocument(title[:500], parsed.text.strip(), parsed.content_type, parsed.metadata)
+    title = " ".join(_clean(parsed.title).split()) or _title_from_filename(path)
+    metadata = {key: _clean(value) for key, value in parsed.metadata.items()}
+    return ParsedDocument(title[:500], _clean(parsed.text).strip(), parsed.content_type, metadata)
+
+
+# NUL and the other C0 controls (but tab, newline, form feed and carriage return) mean nothing in
+# text, and PostgreSQL refuses NUL in a text column; lone surrogates (from broken PDF text maps)
+# cannot be encoded as UTF-8 by either store.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _clean(text: str) -> str:
+    text = _CONTROL.sub("", text)
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _title_from_filename(path: Path) -> str:
@@ -52,7 +64,7 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -63,7 +75,7 @@ def _parse_markdown(data: bytes) -> ParsedDocument:
     match = _FRONT_MATTER.match(text)
     if match:
         text = text[match.end() :]
-        for line in match.group(1).splitlines():
+        for line in (match.group(1) or "").splitlines():
             key, sep, value = line.partition(":")
             if sep and key.strip() and value.strip():
                 metadata[key.strip().lower()] = value.strip().strip("\"'")
@@ -104,11 +116,13 @@ def _parse_html(data: bytes) -> ParsedDocument:
 
 
 def _parse_pdf(data: bytes) -> ParsedDocument:
-    from pypdf import PdfReader
+    from pypdf import PasswordType, PdfReader
 
     reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted:
-        raise ParseError("the PDF is encrypted")
+    # Many PDFs are encrypted only to restrict printing or editing, with an empty user
+    # password; those are readable. Only a PDF that needs a password to open is refused.
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        raise ParseError("the PDF is encrypted with a password")
     pages = [page.extract_text() or "" for page in reader.pages]
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     info = reader.metadata
@@ -132,7 +146,7 @@ def _parse_docx(data: bytes) -> ParsedDocument:
     title = document.core_properties.title or ""
     if not title:
         for paragraph in document.paragraphs:
-            style = paragraph.style.name if paragraph.style is not None else ""
+            style = (paragraph.style.name if paragraph.style is not None else None) or ""
             if paragraph.text.strip() and (style == "Title" or style.startswith("Heading")):
                 title = paragraph.text
                 break

@@ -24,7 +24,8 @@ def upgrade() -> None:
         sa.Column("path", sa.String(1024), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("content_type", sa.String(64), nullable=False),
+        # Media types run past 64 characters (DOCX is 71); RFC 6838 allows 127 + "/" + 127.
+        sa.Column("content_type", sa.String(255), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
