@@ -13,13 +13,14 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from bridgehead.auth.resource import BearerAuthMiddleware, TokenVerifier
+from bridgehead.auth.resource import BearerAuthMiddleware, BearerGuard, TokenVerifier
 from bridgehead.auth.server import auth_routes
 from bridgehead.config import Settings
 from bridgehead.policy import Caller
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCPTransports
-from bridgehead.protocol.middleware import ConnectedSessions
+from bridgehead.protocol.fastpath import FastPath
+from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
 from bridgehead.protocol.surface_history import SurfaceVersion
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.runtime import Runtime
@@ -37,6 +38,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     transports = MCPTransports(server, settings)
 
     guard = None
+    bearer: BearerGuard | None = None
     routes: list[BaseRoute] = []
     if settings.auth.mode != "none":
         verifier = TokenVerifier(runtime.auth)
@@ -47,14 +49,27 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                 return []
             return list(runtime.policy.decide(caller, tool).missing_scopes)
 
+        bearer = BearerGuard(runtime.auth, verifier, missing_scopes)
+
         def guard(app: ASGIApp) -> ASGIApp:
-            return BearerAuthMiddleware(
-                app, runtime.auth, verifier, missing_scopes, settings.mcp.max_request_body_bytes
-            )
+            assert bearer is not None
+            return BearerAuthMiddleware(app, bearer, settings.mcp.max_request_body_bytes)
 
         routes += auth_routes(runtime.auth, SessionCodec(lambda: runtime.auth.session_secret))
 
-    routes += [*transports.routes(guard), *health_routes(runtime)]
+    def fast_path(app: ASGIApp) -> ASGIApp:
+        return FastPath(
+            server,
+            transports.streamable,
+            transports.security,
+            app,
+            guard=bearer,
+            max_body=settings.mcp.max_request_body_bytes,
+            post_process=security_schemes_on_tools,
+        )
+
+    front = fast_path if settings.mcp.fast_path else None
+    routes += [*transports.routes(guard, front), *health_routes(runtime)]
     for connector in runtime.connectors:
         routes.extend(connector.routes())
 

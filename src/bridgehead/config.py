@@ -128,6 +128,11 @@ class MCPSettings(_Section):
     )
     json_response: bool = Field(default=False, description="Answer POSTs with JSON instead of an SSE stream.")
     legacy_sse: bool = Field(default=True, description="Serve the legacy HTTP+SSE transport at /sse.")
+    fast_path: bool = Field(
+        default=True,
+        description="Answer tools/call, tools/list and ping in JSON-response mode without the SDK's "
+        "per-request machinery (same bytes on the wire).",
+    )
     session_idle_timeout: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, gt=0)
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
@@ -255,7 +260,9 @@ class AuditSettings(_Section):
     """The audit trail of tool calls."""
 
     enabled: bool = True
-    retention_days: int = Field(default=90, ge=0, description="Older events are deleted; 0 keeps them forever.")
+    retention_days: int = Field(
+        default=90, ge=0, description="Older events are deleted; 0 keeps them forever."
+    )
     redact_fields: list[str] = Field(
         default_factory=lambda: [
             "password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "access_key",
@@ -267,7 +274,9 @@ class AuditSettings(_Section):
         default_factory=list,
         description="Extra regular expressions; matching text inside any string value is replaced.",
     )
-    max_payload_bytes: int = Field(default=65_536, ge=1024, description="Longer arguments/results are truncated.")
+    max_payload_bytes: int = Field(
+        default=65_536, ge=1024, description="Longer arguments/results are truncated."
+    )
     flush_interval_ms: float = Field(default=5.0, gt=0, le=1000, description="Group-commit window.")
 
     @field_validator("redact_patterns")

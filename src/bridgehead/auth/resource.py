@@ -25,6 +25,7 @@ from bridgehead.auth.service import AuthService
 from bridgehead.policy import Caller
 
 REVOCATION_CACHE_SECONDS = 5.0
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -39,6 +40,9 @@ class TokenVerifier:
     def __init__(self, service: AuthService) -> None:
         self.service = service
         self._cache: dict[str, _Cached] = {}
+        # Verified signatures, by token: a client sends the same token for many calls, and an
+        # ECDSA verification costs more than the rest of the request. Expiry is re-checked on use.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     async def _cached(self, key: str, compute: Any) -> bool:
         hit = self._cache.get(key)
@@ -54,9 +58,15 @@ class TokenVerifier:
     async def verify(self, token: str, conn: HTTPConnection) -> dict[str, Any]:
         """Claims of a valid, unrevoked token for this resource; InvalidToken otherwise."""
         service = self.service
-        claims = await service.keys.verify(
-            token, issuer=service.issuer(conn), audiences=service.accepted_resources(conn)
-        )
+        issuer = service.issuer(conn)
+        claims = self._verified.get(token)
+        if claims is None or claims["iss"] != issuer or claims["exp"] <= time.time():
+            claims = await service.keys.verify(
+                token, issuer=issuer, audiences=service.accepted_resources(conn)
+            )
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
         if "client_id" not in claims or "scope" not in claims:
             raise InvalidToken("not an access token")
         jti, fid, sub, client_id = claims["jti"], claims.get("fid"), claims["sub"], claims["client_id"]
@@ -119,62 +129,22 @@ def bearer_challenge(
     return "Bearer " + ", ".join(parts)
 
 
-class BearerAuthMiddleware:
-    """Guards the MCP transports: verifies bearer tokens and answers 401/403 as the MCP spec says."""
+@dataclass(frozen=True)
+class Denial:
+    """Why a request to the MCP endpoint is refused, as HTTP status and OAuth error."""
 
-    def __init__(
-        self, app: ASGIApp, service: AuthService, verifier: TokenVerifier, scope_check: Any, max_body: int
-    ) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.service = service
-        self.verifier = verifier
-        # (caller, tool name) -> missing scopes or None; decided by the policy over the live tool surface.
-        self.scope_check = scope_check
+    status: int
+    error: str
+    description: str
+    scope_hint: str | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        conn = HTTPConnection(scope)
-        mode = self.service.auth.mode
-        header = conn.headers.get("authorization")
-        if not header:
-            if mode == "oauth":
-                await self._deny(scope, send, 401, "invalid_request", "Authentication required", conn)
-                return
-            await self.app(scope, receive, send)
-            return
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
-            await self._deny(scope, send, 401, "invalid_request", "Use an OAuth bearer token", conn)
-            return
-        try:
-            claims = await self.verifier.verify(token.strip(), conn)
-        except InvalidToken as exc:
-            await self._deny(scope, send, 401, "invalid_token", str(exc), conn)
-            return
-        caller = caller_from_claims(claims)
-        if scope["method"] == "POST":
-            buffered = await _buffer_body(receive, self.max_body)
-            if buffered is None:
-                await _plain(send, 413, b"Request body too large")
-                return
-            body, receive = buffered
-            missing = self._missing_scopes(caller, body)
-            if missing:
-                await self._deny(
-                    scope,
-                    send,
-                    403,
-                    "insufficient_scope",
-                    f"This call needs scope {' '.join(missing)}",
-                    conn,
-                    scope_hint=" ".join(sorted(caller.scopes | set(missing))),
-                )
-                return
-        access = AccessToken(
-            token=token.strip(),
+
+def authenticated_user(token: str, claims: dict[str, Any]) -> AuthenticatedUser:
+    """The SDK's user object for verified claims (transports bind sessions to it)."""
+    caller = caller_from_claims(claims)
+    return AuthenticatedUser(
+        AccessToken(
+            token=token,
             client_id=caller.client_id or "",
             scopes=sorted(caller.scopes),
             expires_at=int(claims["exp"]),
@@ -182,50 +152,67 @@ class BearerAuthMiddleware:
             subject=caller.user_id,
             claims=claims,
         )
-        user = AuthenticatedUser(access)
-        scope = {**scope, "user": user}
-        reset = auth_context_var.set(user)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            auth_context_var.reset(reset)
+    )
 
-    def _missing_scopes(self, caller: Caller, body: bytes) -> list[str]:
+
+class BearerGuard:
+    """The resource server's decisions for one request: who the bearer is, and whether a call needs more scope."""
+
+    def __init__(self, service: AuthService, verifier: TokenVerifier, scope_check: Any) -> None:
+        self.service = service
+        self.verifier = verifier
+        # (caller, tool name) -> missing scopes; decided by the policy over the live tool surface.
+        self.scope_check = scope_check
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[str, dict[str, Any]] | Denial | None:
+        """(token, claims) for a valid bearer; None for an anonymous request the mode allows; else a Denial."""
+        header = conn.headers.get("authorization")
+        if not header:
+            if self.service.auth.mode == "oauth":
+                return Denial(401, "invalid_request", "Authentication required")
+            return None
+        kind, _, token = header.partition(" ")
+        token = token.strip()
+        if kind.lower() != "bearer" or not token:
+            return Denial(401, "invalid_request", "Use an OAuth bearer token")
         try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return []  # the transport answers the parse error itself
+            return token, await self.verifier.verify(token, conn)
+        except InvalidToken as exc:
+            return Denial(401, "invalid_token", str(exc))
+
+    def step_up(self, caller: Caller, message: Any) -> Denial | None:
+        """403 insufficient_scope when a tools/call needs scope the token lacks (MCP step-up)."""
         if not isinstance(message, dict) or message.get("method") != "tools/call":
-            return []
+            return None
         params = message.get("params")
         name = params.get("name") if isinstance(params, dict) else None
         if not isinstance(name, str):
-            return []
+            return None
         missing: list[str] = self.scope_check(caller, name)
-        return missing
+        if not missing:
+            return None
+        return Denial(
+            403,
+            "insufficient_scope",
+            f"This call needs scope {' '.join(missing)}",
+            scope_hint=" ".join(sorted(caller.scopes | set(missing))),
+        )
 
-    async def _deny(
-        self,
-        scope: Scope,
-        send: Send,
-        status: int,
-        error: str,
-        description: str,
-        conn: HTTPConnection,
-        scope_hint: str | None = None,
-    ) -> None:
-        hint = scope_hint if scope_hint is not None else " ".join(self.service.auth.default_scopes)
+    async def send_denial(self, denial: Denial, conn: HTTPConnection, send: Send) -> None:
+        hint = (
+            denial.scope_hint if denial.scope_hint is not None else " ".join(self.service.auth.default_scopes)
+        )
         # RFC 6750 §3.1: a request that carried no token gets a challenge without error information.
-        carried_token = status == 403 or error == "invalid_token"
+        carried_token = denial.status == 403 or denial.error == "invalid_token"
         challenge = bearer_challenge(
-            self.service, conn, error=error if carried_token else None,
-            description=description if carried_token else None, scope=hint,
+            self.service, conn, error=denial.error if carried_token else None,
+            description=denial.description if carried_token else None, scope=hint,
         )  # fmt: skip
-        body = orjson.dumps({"error": error, "error_description": description})
+        body = orjson.dumps({"error": denial.error, "error_description": denial.description})
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
+                "status": denial.status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -235,6 +222,50 @@ class BearerAuthMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class BearerAuthMiddleware:
+    """Guards the MCP transports: verifies bearer tokens and answers 401/403 as the MCP spec says."""
+
+    def __init__(self, app: ASGIApp, guard: BearerGuard, max_body: int) -> None:
+        self.app = app
+        self.guard = guard
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        outcome = await self.guard.authenticate(conn)
+        if outcome is None:
+            await self.app(scope, receive, send)
+            return
+        if isinstance(outcome, Denial):
+            await self.guard.send_denial(outcome, conn, send)
+            return
+        token, claims = outcome
+        if scope["method"] == "POST":
+            buffered = await _buffer_body(receive, self.max_body)
+            if buffered is None:
+                await _plain(send, 413, b"Request body too large")
+                return
+            body, receive = buffered
+            try:
+                message = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                message = None  # the transport answers the parse error itself
+            denial = self.guard.step_up(caller_from_claims(claims), message)
+            if denial is not None:
+                await self.guard.send_denial(denial, conn, send)
+                return
+        user = authenticated_user(token, claims)
+        scope = {**scope, "user": user}
+        reset = auth_context_var.set(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            auth_context_var.reset(reset)
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:

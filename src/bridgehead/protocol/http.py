@@ -82,7 +82,7 @@ class MCPTransports:
     def __init__(self, server: Server[Any], settings: Settings) -> None:
         self.server = server
         self.settings = settings
-        security = transport_security(settings)
+        security = self.security = transport_security(settings)
         mcp = settings.mcp
         event_store = (
             MemoryEventStore(mcp.event_store_max_events, stream_ttl=mcp.session_idle_timeout)
@@ -127,10 +127,15 @@ class MCPTransports:
     async def handle_sse_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.sse.handle_post_message(scope, receive, send)
 
-    def routes(self, guard: Callable[[ASGIApp], ASGIApp] | None = None) -> list[BaseRoute]:
+    def routes(
+        self,
+        guard: Callable[[ASGIApp], ASGIApp] | None = None,
+        front: Callable[[ASGIApp], ASGIApp] | None = None,
+    ) -> list[BaseRoute]:
         """Routes that answer directly at both the bare and the slash form: no redirects on protocol paths.
 
-        ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes).
+        ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes);
+        ``front`` goes in front of the guarded Streamable HTTP endpoint (the fast path).
         """
 
         def endpoint(handler: Any) -> ASGIApp:
@@ -138,6 +143,8 @@ class MCPTransports:
             return guard(app) if guard else app
 
         streamable = endpoint(self.handle_streamable)
+        if front is not None:
+            streamable = front(streamable)
         routes: list[BaseRoute] = [
             Route(MCP_PATH, streamable, methods=["GET", "POST", "DELETE"]),
             Route(MCP_PATH + "/", streamable, methods=["GET", "POST", "DELETE"]),
