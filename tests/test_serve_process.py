@@ -19,10 +19,14 @@ from tests.conftest import free_port
 
 @contextmanager
 def bridgehead_process(
-    tmp_path: Path, *args: str, scheme: str = "http", env: dict[str, str] | None = None
+    tmp_path: Path,
+    *args: str,
+    scheme: str = "http",
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run `bridgehead serve` on a free port until the block ends; yields its base URL."""
-    port = free_port()
+    """Run `bridgehead serve` on a free port (or ``port``) until the block ends; yields its base URL."""
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",

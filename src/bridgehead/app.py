@@ -17,12 +17,13 @@ from bridgehead.auth.resource import BearerAuthMiddleware, BearerGuard, TokenVer
 from bridgehead.auth.server import auth_routes
 from bridgehead.config import Settings
 from bridgehead.policy import Caller
+from bridgehead.protocol.fastpath import FastPath
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCPTransports
-from bridgehead.protocol.fastpath import FastPath
 from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
-from bridgehead.protocol.surface_history import SurfaceVersion
 from bridgehead.protocol.server import build_mcp_server
+from bridgehead.protocol.session_registry import SessionRegistry
+from bridgehead.protocol.surface_history import SurfaceVersion
 from bridgehead.runtime import Runtime
 from bridgehead.web.health import health_routes
 from bridgehead.web.session import SessionCodec
@@ -33,9 +34,14 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
     runtime = runtime or Runtime.create(settings)
-    sessions = ConnectedSessions()
+    registry = (
+        None
+        if settings.mcp.stateless
+        else SessionRegistry(runtime.database, settings.mcp.session_idle_timeout)
+    )
+    sessions = ConnectedSessions(registry)
     server = build_mcp_server(settings, lambda: runtime.surface, runtime.policy, runtime.audit, sessions)
-    transports = MCPTransports(server, settings)
+    transports = MCPTransports(server, settings, registry)
 
     guard = None
     bearer: BearerGuard | None = None
@@ -88,6 +94,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        if registry is not None:
+            await registry.prune()
         hangup = _on_sighup(lambda: asyncio.ensure_future(reload())) if runtime.loader else False
         try:
             async with transports.run():

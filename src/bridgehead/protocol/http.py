@@ -8,18 +8,31 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
+import mcp_types as types
+from anyio.abc import TaskStatus
 from mcp.server import Server
-from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    AuthorizationContext,
+    authorization_context,
+)
+from mcp.server.connection import Connection
+from mcp.server.runner import serve_connection
 from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.transport_context import TransportContext
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridgehead.config import Settings
 from bridgehead.protocol.event_store import MemoryEventStore
+from bridgehead.protocol.session_registry import SessionRegistry, StoredSession
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +72,116 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 class SessionScopedManager(StreamableHTTPSessionManager):
-    """The SDK's session manager, with each session's transport on its own view of the event store.
+    """The SDK's session manager, with two additions.
 
-    The SDK hands every session the one store it was given and names streams after
-    request ids, so with a shared store a client could resume another session's
-    stream (``Last-Event-ID: 1:0``) and read its results.
+    Each session's transport gets its own view of the event store: the SDK hands
+    every session the one store it was given and names streams after request ids,
+    so with a shared store a client could resume another session's stream
+    (``Last-Event-ID: 1:0``) and read its results.
+
+    Sessions live in the store as well (``SessionRegistry``): a session id this
+    process does not hold — after a restart, or created by another worker or
+    replica — is re-opened for the same principal with what was negotiated at
+    initialize, instead of answering 404.
     """
+
+    registry: SessionRegistry | None = None
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         transport = super()._admit_session(requestor)
+        if transport is not None and transport.mcp_session_id:
+            self._scope_events(transport, transport.mcp_session_id)
+        return transport
+
+    def _scope_events(self, transport: StreamableHTTPServerTransport, session_id: str) -> None:
         events = self.event_store
-        if transport is not None and isinstance(events, MemoryEventStore) and transport.mcp_session_id:
+        if isinstance(events, MemoryEventStore):
             # Pinned SDK (mcp==2.3.0): the transport reads _event_store on every use, so swapping it
             # before the session's first request takes effect; tests/protocol/test_session_isolation.py guards it.
-            transport._event_store = events.for_session(transport.mcp_session_id)
-        return transport
+            transport._event_store = events.for_session(session_id)
+
+    async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = Headers(scope=scope).get(MCP_SESSION_ID_HEADER)
+        if session_id and self.registry is not None:
+            if session_id not in self._server_instances:
+                await self._reopen(session_id, scope)
+            elif scope["method"] == "DELETE":
+                await self.registry.forget(session_id)
+            else:
+                await self.registry.touch(session_id)
+        await super()._handle_stateful_request(scope, receive, send)
+
+    async def _reopen(self, session_id: str, scope: Scope) -> None:
+        """Bring a stored session back into this process, if it is the caller's and still fresh."""
+        assert self.registry is not None
+        stored = await self.registry.find(session_id)
+        if stored is None:
+            return
+        user = scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        if (dict(requestor) if requestor is not None else None) != stored.owner:
+            return  # someone else's session: the SDK answers 404, as for an unknown one
+        async with self._session_creation_lock:
+            if session_id in self._server_instances:
+                return
+            if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
+                return
+            transport = StreamableHTTPServerTransport(
+                mcp_session_id=session_id,
+                is_json_response_enabled=self.json_response,
+                event_store=self.event_store,
+                security_settings=self.security_settings,
+                retry_interval=self.retry_interval,
+                idle_timeout=self.session_idle_timeout,
+            )
+            self._scope_events(transport, session_id)
+            assert self._task_group is not None
+            await self._task_group.start(self._serve_reopened, transport, stored)
+            if requestor is not None:
+                self._session_owners[session_id] = requestor
+            self._server_instances[session_id] = transport
+        logger.info("re-opened stored session %s", session_id[:64])
+
+    async def _serve_reopened(
+        self,
+        transport: StreamableHTTPServerTransport,
+        stored: StoredSession,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """The SDK's per-session server task, with a connection that is already initialized."""
+        session_id = stored.id
+        async with transport.connect() as (read_stream, write_stream):
+            task_status.started()
+            try:
+                idle_scope = transport.idle_scope or anyio.CancelScope()
+                with idle_scope:
+                    dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+                        read_stream, write_stream, inline_methods=frozenset({"initialize"})
+                    )
+                    connection = Connection.for_loop(
+                        dispatcher, session_id=session_id, protocol_version_hint=stored.protocol_version
+                    )
+                    if stored.client_params:
+                        connection.client_params = types.InitializeRequestParams.model_validate(
+                            stored.client_params
+                        )
+                    connection.initialized.set()
+                    await serve_connection(
+                        self.app, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                    )
+            except Exception:
+                logger.exception("re-opened session %s crashed", session_id[:64])
+            finally:
+                await self._discard_session(session_id, transport)
 
 
 class MCPTransports:
     """Both transports ChatGPT speaks, over one SDK server."""
 
-    def __init__(self, server: Server[Any], settings: Settings) -> None:
+    def __init__(
+        self, server: Server[Any], settings: Settings, registry: SessionRegistry | None = None
+    ) -> None:
         self.server = server
         self.settings = settings
         security = self.security = transport_security(settings)
@@ -99,6 +201,7 @@ class MCPTransports:
             max_request_body_size=mcp.max_request_body_bytes,
             max_sessions=mcp.max_sessions,
         )
+        self.streamable.registry = registry if not mcp.stateless else None
         self.sse = SseServerTransport(
             SSE_MESSAGES_PATH, security_settings=security, max_request_body_size=mcp.max_request_body_bytes
         )

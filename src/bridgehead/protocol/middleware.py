@@ -8,8 +8,12 @@ import weakref
 from typing import Any
 
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.context import CallNext, HandlerResult
 from mcp.server.session import ServerSession
+from starlette.requests import Request
+
+from bridgehead.protocol.session_registry import SessionRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -17,16 +21,37 @@ NOTIFY_TIMEOUT = 5.0
 
 
 class ConnectedSessions:
-    """Remembers one server session per live connection, so changes can be announced to all of them."""
+    """Remembers one server session per live connection, so changes can be announced to all of them,
+    and records each new Streamable HTTP session in the registry, so it outlives this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: SessionRegistry | None = None) -> None:
         self._sessions: weakref.WeakKeyDictionary[Any, ServerSession] = weakref.WeakKeyDictionary()
+        self.registry = registry
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         connection = getattr(ctx.session, "_connection", None)
-        if connection is not None and getattr(connection, "session_id", None) is not None:
+        session_id = getattr(connection, "session_id", None) if connection is not None else None
+        if session_id is not None:
             self._sessions[connection] = ctx.session
-        return await call_next(ctx)
+        result = await call_next(ctx)
+        if ctx.method == "initialize" and session_id is not None and self.registry is not None:
+            await self._record(ctx, connection, session_id, result)
+        return result
+
+    async def _record(
+        self, ctx: ServerRequestContext[Any, Any], connection: Any, session_id: str, result: Any
+    ) -> None:
+        assert self.registry is not None
+        request = ctx.request
+        user = request.scope.get("user") if isinstance(request, Request) else None
+        owner = dict(authorization_context(user)) if isinstance(user, AuthenticatedUser) else None
+        negotiated = result.get("protocolVersion") if isinstance(result, dict) else None
+        version = str(negotiated or connection.protocol_version)
+        params = ctx.params if isinstance(ctx.params, dict) else None
+        try:
+            await self.registry.save(session_id, owner, version, dict(params) if params else None)
+        except Exception:  # the session still works in this process; only survival is lost
+            logger.exception("could not record session %s", session_id[:64])
 
     def __len__(self) -> int:
         return len(self._sessions)

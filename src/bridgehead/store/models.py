@@ -222,3 +222,16 @@ class ToolSurfaceVersionRow(Base):
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
     diff: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class MCPSessionRow(Base):
+    """A Streamable HTTP session, kept so it outlives a restart and is known to every worker and replica."""
+
+    __tablename__ = "mcp_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    protocol_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    client_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    last_seen: Mapped[float] = mapped_column(Float, nullable=False, index=True)
