@@ -9,6 +9,7 @@ from bridgehead.cli import (
     audit_cmd,
     clients_cmd,
     config_cmd,
+    doctor_cmd,
     index_cmd,
     init_cmd,
     keys_cmd,
@@ -29,6 +30,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("init")(init_cmd.init)
 app.command("index")(index_cmd.index)
 app.command("search")(index_cmd.search)
+app.command("doctor")(doctor_cmd.doctor)
 app.add_typer(tools_cmd.app, name="tools")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(users_cmd.app, name="users")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
 
 from bridgehead.app import create_app
-from bridgehead.cli.common import ConfigOption, err_console, load_or_exit, report_config_error
-from bridgehead.config import ConfigError, Settings
+from bridgehead.cli.auth_stores import AuthStores, run_on_stores
+from bridgehead.cli.common import CommandError, ConfigOption, err_console, load_or_exit, report_config_error
+from bridgehead.config import ConfigError, Settings, load_settings
 from bridgehead.runtime import Runtime
 
 
@@ -29,6 +31,14 @@ def serve(
     ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="Private key for --ssl-certfile.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the default SQLite store lives.")] = None,
+    auth: Annotated[
+        Literal["none", "oauth", "mixed"] | None,
+        typer.Option(
+            "--auth",
+            help="Auth mode (overrides auth.mode): none = open; oauth = every MCP request needs a token; "
+            "mixed = read-only tools open, the rest need sign-in.",
+        ),
+    ] = None,
 ) -> None:
     """Start Bridgehead. With no configuration: 127.0.0.1:8000, no auth, SQLite, the sample corpus."""
     server: dict[str, Any] = {}
@@ -42,7 +52,12 @@ def serve(
     ):
         if value is not None:
             server[key] = value
-    settings = load_or_exit(config, {"server": server} if server else None)
+    overrides: dict[str, Any] = {}
+    if server:
+        overrides["server"] = server
+    if auth is not None:
+        overrides["auth"] = {"mode": auth}
+    settings = load_or_exit(config, overrides or None)
     if bool(settings.server.ssl_certfile) != bool(settings.server.ssl_keyfile):
         err_console.print("[red]--ssl-certfile and --ssl-keyfile go together[/]")
         raise typer.Exit(2)
@@ -51,14 +66,68 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        app = create_app(settings, Runtime.create(settings))
+        # SIGHUP re-reads the same file with the same overrides (see Runtime.reload).
+        app = create_app(
+            settings, Runtime.create(settings, loader=lambda: load_settings(config, overrides or None))
+        )
     except ConfigError as exc:
         report_config_error(exc)
         raise typer.Exit(2) from exc
+    warning = issuer_warning(settings)
+    if warning:
+        err_console.print(f"[bold yellow]Warning:[/] {warning}", soft_wrap=True, highlight=False)
+    if needs_first_user(settings):
+        err_console.print(
+            "No users yet: nobody can sign in. Add one with: bridgehead users add NAME --role admin",
+            soft_wrap=True,
+            highlight=False,
+        )
     scheme = "https" if settings.server.ssl_certfile else "http"
     shown = settings.server.public_base_url or f"{scheme}://{settings.server.host}:{settings.server.port}"
     err_console.print(f"Bridgehead MCP endpoint: [bold]{shown}/mcp[/] (legacy SSE: {shown}/sse)")
     uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def issuer_warning(settings: Settings) -> str | None:
+    """Why tokens' issuer may not be what clients expect, or None.
+
+    Without ``public_base_url`` every OAuth URL, the issuer included, is built from each request's Host
+    header: fine on loopback, but once others can reach the server a token's issuer depends on the
+    name they used, and a proxy in front changes it.
+    """
+    server = settings.server
+    if settings.auth.mode == "none" or server.public_base_url or is_loopback(server.host):
+        return None
+    return (
+        f"auth mode {settings.auth.mode} on {server.host} without server.public_base_url: the token "
+        "issuer and every OAuth URL come from each request's Host header. Set --public-base-url (or "
+        "server.public_base_url) to the origin clients use, e.g. https://mcp.example.com."
+    )
+
+
+def needs_first_user(settings: Settings) -> bool:
+    """Sign-in is needed and only local accounts could sign in, but there are none."""
+    auth = settings.auth
+    if auth.mode == "none" or auth.federation is not None or not auth.local_login:
+        return False
+
+    async def count(stores: AuthStores) -> int:
+        return len(await stores.users.list())
+
+    try:
+        return run_on_stores(settings, count) == 0
+    except CommandError:
+        return False  # the runtime reports an unreachable store itself, with more context
 
 
 def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> uvicorn.Config:
