@@ -566,15 +566,6 @@ def cli_in_process(config: Path, *args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="auth/users.py invalidate_tokens stores int(time.time()) + 1 and resource.py refuses "
-    "iat < that, so a token minted later in the same second as the invalidation is refused for good "
-    "(a refresh right after `users set-role`, a re-link right after `tokens revoke`). Fix: keep "
-    "tokens_valid_after in milliseconds and give access tokens a sub-second iat (RFC 7519 allows a "
-    "non-integer NumericDate), or stamp a per-user token generation into tokens and compare that.",
-)
 def test_a_token_minted_just_after_an_invalidation_works(
     server_factory: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
@@ -598,14 +589,6 @@ def test_a_token_minted_just_after_an_invalidation_works(
         assert mcp_status(server, token) == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidToken,
-    reason="auth/keys.py _reload drops a retired key max_token_ttl after its retirement, but a replica "
-    "that has not reloaded yet (up to RELOAD_INTERVAL) keeps signing with it, so such tokens are "
-    "refused up to 60 s before they expire. Fix: keep retired keys for max_token_ttl + "
-    "RELOAD_INTERVAL (+ leeway) after retirement, in _reload and in the JWKS.",
-)
 def test_a_token_from_a_replica_that_has_not_seen_the_rotation_verifies_until_it_expires(
     tmp_path: Path,
 ) -> None:
@@ -654,13 +637,6 @@ def test_a_token_from_a_replica_that_has_not_seen_the_rotation_verifies_until_it
     run_coroutine(with_store(verify_on_a_fresh_replica))  # 58 s before the token expires
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="auth/grants.py revoke_user only revokes refresh-token families: an authorization code the "
-    "user approved before `tokens revoke --user` can still be exchanged afterwards for fresh tokens. "
-    "Fix: revoke_user also revokes the families of the user's unexpired codes (and marks the codes used).",
-)
 def test_tokens_revoke_also_voids_codes_not_yet_exchanged(
     server_factory: Callable[..., RunningServer], tmp_path: Path
 ) -> None:

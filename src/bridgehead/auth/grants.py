@@ -213,8 +213,14 @@ class GrantStore:
             ).first() is not None
 
     async def revoke_user(self, user_id: str) -> int:
-        """Revoke every grant of a user; returns how many families were revoked."""
+        """Revoke every grant of a user, codes not yet exchanged included; returns how many families."""
         async with self.database.connect() as conn:
+            # An approved code not yet exchanged must not yield fresh tokens afterwards.
+            await conn.execute(
+                update(AuthorizationCodeRow)
+                .where(AuthorizationCodeRow.user_id == user_id, AuthorizationCodeRow.used_at.is_(None))
+                .values(used_at=int(time.time()))
+            )
             families = (
                 (
                     await conn.execute(

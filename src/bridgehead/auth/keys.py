@@ -96,7 +96,9 @@ class KeyRing:
         return kid
 
     async def _reload(self) -> None:
-        cutoff = int(time.time()) - self.max_token_ttl
+        # A replica that has not reloaded yet may still sign with a just-retired key for up to
+        # RELOAD_INTERVAL, so its tokens must verify that much longer (plus clock leeway).
+        cutoff = int(time.time()) - self.max_token_ttl - int(RELOAD_INTERVAL) - 60
         async with self.database.connect() as conn:
             rows = (await conn.execute(select(SigningKeyRow))).all()
         keys: dict[str, SigningKey] = {}

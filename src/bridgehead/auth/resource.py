@@ -85,9 +85,10 @@ class TokenVerifier:
 
             async def user_refuses() -> bool:
                 user = await service.users.get(sub)
-                return user is None or user.disabled or user.tokens_valid_after > int(claims["iat"])
+                minted_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
+                return user is None or user.disabled or user.tokens_valid_after > minted_ms
 
-            if await self._cached(f"user:{sub}:{claims['iat']}", user_refuses):
+            if await self._cached(f"user:{sub}:{claims.get('iat_ms', claims['iat'])}", user_refuses):
                 raise InvalidToken("the user's tokens were revoked or the account is disabled")
         return claims
 

@@ -15,6 +15,11 @@ from bridgehead.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_
 from bridgehead.store import Database
 from bridgehead.store.models import UserRow
 
+def now_ms() -> int:
+    """Milliseconds since the epoch: token invalidation must not refuse tokens minted later in the same second."""
+    return int(time.time() * 1000)
+
+
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$")
 
 
@@ -32,6 +37,7 @@ class User:
     display_name: str | None
     issuer: str | None
     tokens_valid_after: int
+    """Epoch milliseconds; access tokens minted before it are refused."""
 
     @property
     def federated(self) -> bool:
@@ -124,7 +130,7 @@ class UserStore:
     async def set_disabled(self, username: str, disabled: bool) -> User:
         values: dict[str, object] = {"disabled": disabled}
         if disabled:
-            values["tokens_valid_after"] = int(time.time())
+            values["tokens_valid_after"] = now_ms()
         return await self._update(username, **values)
 
     async def set_password(self, username: str, password: str) -> User:
@@ -136,7 +142,7 @@ class UserStore:
         """Every access token issued to this user before now stops working."""
         async with self.database.connect() as conn:
             await conn.execute(
-                update(UserRow).where(UserRow.id == user_id).values(tokens_valid_after=int(time.time()) + 1)
+                update(UserRow).where(UserRow.id == user_id).values(tokens_valid_after=now_ms())
             )
 
     async def _update(self, username: str, **values: object) -> User:
