@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from bridgehead.auth.keys import InvalidToken, KeyRing
+from bridgehead.auth.keys import KeyRing
 from bridgehead.auth.users import User, UserStore
 from bridgehead.cli import app as cli_app
 from bridgehead.cli.serve_cmd import is_loopback, issuer_warning

@@ -15,6 +15,7 @@ from bridgehead.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_
 from bridgehead.store import Database
 from bridgehead.store.models import UserRow
 
+
 def now_ms() -> int:
     """Milliseconds since the epoch: token invalidation must not refuse tokens minted later in the same second."""
     return int(time.time() * 1000)
