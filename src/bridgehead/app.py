@@ -123,3 +123,28 @@ def _on_sighup(callback: Callable[[], object]) -> bool:
     except (NotImplementedError, RuntimeError, ValueError, AttributeError):
         return False
     return True
+
+
+WORKER_SETTINGS_ENV = "BRIDGEHEAD_WORKER_SETTINGS"
+
+
+def worker_app() -> Starlette:
+    """The app of one ``bridgehead serve --workers N`` worker: the configuration the parent was given."""
+    import json
+    import os
+    from pathlib import Path
+
+    from bridgehead.config import load_settings
+
+    spec = json.loads(os.environ[WORKER_SETTINGS_ENV])
+    config = Path(spec["config"]) if spec.get("config") else None
+    overrides = spec.get("overrides") or None
+
+    def load() -> Settings:
+        return load_settings(config, overrides)
+
+    settings = load()
+    logging.basicConfig(
+        level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings, Runtime.create(settings, loader=load))

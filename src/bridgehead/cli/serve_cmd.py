@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
 
-from bridgehead.app import create_app
+from bridgehead.app import WORKER_SETTINGS_ENV, create_app
 from bridgehead.cli.auth_stores import AuthStores, run_on_stores
 from bridgehead.cli.common import CommandError, ConfigOption, err_console, load_or_exit, report_config_error
 from bridgehead.config import ConfigError, Settings, load_settings
@@ -39,6 +42,15 @@ def serve(
             "mixed = read-only tools open, the rest need sign-in.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes. Keys, sessions and the audit trail live in the store, so every worker "
+            "serves every client; use mcp.stateless for the least cross-worker traffic.",
+        ),
+    ] = 1,
 ) -> None:
     """Start Bridgehead. With no configuration: 127.0.0.1:8000, no auth, SQLite, the sample corpus."""
     server: dict[str, Any] = {}
@@ -85,7 +97,41 @@ def serve(
     scheme = "https" if settings.server.ssl_certfile else "http"
     shown = settings.server.public_base_url or f"{scheme}://{settings.server.host}:{settings.server.port}"
     err_console.print(f"Bridgehead MCP endpoint: [bold]{shown}/mcp[/] (legacy SSE: {shown}/sse)")
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    if workers == 1:
+        uvicorn.Server(uvicorn_config(app, settings)).run()
+        return
+    # Migrate, create keys and secrets, and index once, here, so workers start on a ready store
+    # instead of racing each other to create it.
+    asyncio.run(prepare_store(settings))
+    os.environ[WORKER_SETTINGS_ENV] = json.dumps(
+        {"config": str(config) if config else None, "overrides": overrides}, default=str
+    )
+    listen = settings.server
+    # uvicorn's multi-process mode takes an import string; each worker builds its app from the same
+    # configuration (see bridgehead.app.worker_app).
+    uvicorn.run(
+        "bridgehead.app:worker_app",
+        factory=True,
+        workers=workers,
+        host=listen.host,
+        port=listen.port,
+        log_level=listen.log_level,
+        access_log=listen.access_log,
+        ssl_certfile=str(listen.ssl_certfile) if listen.ssl_certfile else None,
+        ssl_keyfile=str(listen.ssl_keyfile) if listen.ssl_keyfile else None,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+async def prepare_store(settings: Settings) -> None:
+    """Everything a fresh store needs before several processes share it."""
+    runtime = Runtime.create(settings)
+    try:
+        await runtime.start()
+    finally:
+        await runtime.stop()
 
 
 def is_loopback(host: str) -> bool:
