@@ -240,6 +240,17 @@ class AuthSettings(_Section):
     session_secret: SecretStr | None = Field(
         default=None, description="Signs login cookies; generated and kept in the store when unset."
     )
+    cimd_fetch_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=30,
+        description="Seconds allowed to fetch a client's metadata document (a URL client_id) or its keys.",
+    )
+    cimd_allow_insecure_loopback: bool = Field(
+        default=False,
+        description="Accept client metadata documents served over http:// from a loopback address "
+        "(local testing only; never in production).",
+    )
 
     @model_validator(mode="after")
     def _roles_exist(self) -> AuthSettings:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from tests.auth.document_host import DocumentHost
 
 CHATGPT_REDIRECT = "https://chatgpt.com/connector_platform_oauth_redirect"
+CHATGPT_CALLBACK_REDIRECT = "https://chatgpt.com/connector/oauth/{callback_id}"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -30,6 +39,38 @@ def form_fields(html: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class ClientKey:
+    """A client's ES256 key pair: the public half goes in its metadata document, the private half signs."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    kid: str
+
+    @classmethod
+    def generate(cls) -> ClientKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()), secrets.token_hex(8))
+
+    def jwks(self) -> dict[str, Any]:
+        jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "ES256"}]}
+
+    def assertion(
+        self, client_id: str, audience: str | list[str], *, lifetime: int = 60, **changes: Any
+    ) -> str:
+        """A private_key_jwt client assertion (RFC 7523) for ``audience``; ``changes`` override claims."""
+        now = int(time.time())
+        claims = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": secrets.token_urlsafe(16),
+            **changes,
+        }
+        return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"kid": self.kid})
+
+
 @dataclass
 class LinkedClient:
     """What a finished linking flow leaves the client holding."""
@@ -39,10 +80,20 @@ class LinkedClient:
     auth_method: str
     tokens: dict[str, Any]
     redirect_query: dict[str, str] = field(default_factory=dict)
+    assertion_key: ClientKey | None = None
 
 
-def client_auth(client_id: str, secret: str | None, method: str) -> tuple[dict[str, str], dict[str, str]]:
+def client_auth(
+    client_id: str, secret: str | None, method: str, *, key: ClientKey | None = None, audience: str = ""
+) -> tuple[dict[str, str], dict[str, str]]:
     """(headers, form fields) that authenticate a client at the token endpoint as registered."""
+    if method == "private_key_jwt":
+        assert key is not None
+        return {}, {
+            "client_id": client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": key.assertion(client_id, audience),
+        }
     if method == "client_secret_basic":
         assert secret
         raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
@@ -88,6 +139,46 @@ def register(
     assert registration.status_code == 201, registration.text
     client: dict[str, Any] = registration.json()
     return client
+
+
+def document_client(
+    host: DocumentHost,
+    *,
+    auth_method: str = "none",
+    redirect_uris: tuple[str, ...] = (CHATGPT_REDIRECT,),
+    inline_keys: bool = False,
+    name: str = "ChatGPT",
+    **metadata: Any,
+) -> dict[str, Any]:
+    """A client that identifies itself with a Client ID Metadata Document served by ``host``, as ChatGPT's
+    are (``…/oauth/{id}/client.json``); returned in the shape of a registration response."""
+    path = f"/oauth/{secrets.token_hex(8)}/client.json"
+    url = host.url(path)
+    document: dict[str, Any] = {
+        "client_id": url,
+        "client_name": name,
+        "redirect_uris": list(redirect_uris),
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth_method,
+        **metadata,
+    }
+    key = None
+    if auth_method == "private_key_jwt":
+        key = ClientKey.generate()
+        if inline_keys:
+            document["jwks"] = key.jwks()
+        else:
+            document["jwks_uri"] = host.serve_json(path.replace("client.json", "jwks.json"), key.jwks())
+    host.serve_json(path, document)
+    return {
+        "client_id": url,
+        "redirect_uris": list(redirect_uris),
+        "token_endpoint_auth_method": auth_method,
+        "assertion_key": key,
+        "document": document,
+        "path": path,
+    }
 
 
 def authorization_params(
@@ -165,7 +256,11 @@ def exchange(
 ) -> httpx.Response:
     """The authorization_code grant at the token endpoint, authenticated as the client registered."""
     headers, auth_fields = client_auth(
-        client["client_id"], client.get("client_secret"), client["token_endpoint_auth_method"]
+        client["client_id"],
+        client.get("client_secret"),
+        client["token_endpoint_auth_method"],
+        key=client.get("assertion_key"),
+        audience=token_endpoint,
     )
     data = {
         **auth_fields,
@@ -188,12 +283,19 @@ def link(
     auth_method: str = "client_secret_basic",
     scope: str | None = None,
     redirect_uri: str = CHATGPT_REDIRECT,
+    documents: DocumentHost | None = None,
 ) -> LinkedClient:
-    """Register, authorize with PKCE, sign in, consent and exchange the code: the whole linking flow."""
+    """Register (or, given ``documents``, publish a Client ID Metadata Document), authorize with PKCE,
+    sign in, consent and exchange the code: the whole linking flow."""
     prm, metadata = discover(http, mcp_url)
-    client = register(
-        http, metadata["registration_endpoint"], auth_method=auth_method, redirect_uris=(redirect_uri,)
-    )
+    if documents is not None:
+        assert metadata["client_id_metadata_document_supported"] is True
+        assert auth_method in metadata["token_endpoint_auth_methods_supported"]
+        client = document_client(documents, auth_method=auth_method, redirect_uris=(redirect_uri,))
+    else:
+        client = register(
+            http, metadata["registration_endpoint"], auth_method=auth_method, redirect_uris=(redirect_uri,)
+        )
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     params = authorization_params(client, challenge, state=state, resource=prm["resource"], scope=scope)
@@ -205,14 +307,25 @@ def link(
     )
     assert exchanged.status_code == 200, exchanged.text
     return LinkedClient(
-        client["client_id"], client.get("client_secret"), auth_method, exchanged.json(), query
+        client["client_id"],
+        client.get("client_secret"),
+        auth_method,
+        exchanged.json(),
+        query,
+        client.get("assertion_key"),
     )
 
 
 def refresh(
     http: httpx.Client, token_endpoint: str, client: LinkedClient, refresh_token: str
 ) -> httpx.Response:
-    headers, fields = client_auth(client.client_id, client.client_secret, client.auth_method)
+    headers, fields = client_auth(
+        client.client_id,
+        client.client_secret,
+        client.auth_method,
+        key=client.assertion_key,
+        audience=token_endpoint,
+    )
     return http.post(
         token_endpoint,
         headers=headers,

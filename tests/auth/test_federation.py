@@ -228,6 +228,7 @@ def finish(http: httpx.Client, linking: Linking, consent_page: httpx.Response) -
     assert location.startswith(CHATGPT_REDIRECT + "?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert query["state"] == linking.state
+    assert query["iss"] == linking.metadata["issuer"]  # RFC 9207, after a federated sign-in too
     headers, fields = client_auth(
         linking.client["client_id"], linking.client["client_secret"], "client_secret_basic"
     )
@@ -381,6 +382,23 @@ def test_groups_and_username_from_configured_claims(
         assert "Signed in as <strong>E1234</strong>" in consent_page.text
         tokens = finish(http, linking, consent_page)
     assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["role"] == "reader"
+
+
+def test_federated_user_denies_at_consent(
+    provider: Provider, sso_server: Callable[..., RunningServer]
+) -> None:
+    provider.add_user("sub-deny", preferred_username="dana", groups=["engineering"])
+    server = sso_server(provider.url)
+    with httpx.Client(timeout=10, follow_redirects=False) as http:
+        linking = begin(http, server)
+        consent_page = through_provider(http, linking, "sub-deny")
+        denied = http.post(
+            server.base_url + "/consent", data={**form_fields(consent_page.text), "decision": "deny"}
+        )
+    assert denied.status_code == 302
+    query = {k: v[0] for k, v in parse_qs(urlsplit(denied.headers["location"]).query).items()}
+    assert query["error"] == "access_denied" and query["state"] == linking.state
+    assert query["iss"] == linking.metadata["issuer"]
 
 
 def test_provider_denies_access(provider: Provider, sso_server: Callable[..., RunningServer]) -> None:

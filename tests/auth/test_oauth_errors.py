@@ -1149,7 +1149,9 @@ def check_discovery(server: RunningServer, base: str) -> None:
                 assert response.headers["content-type"] == "application/json"
                 document = response.json()
                 if path in PRM_PATHS:
-                    assert document["resource"] == base + "/mcp"
+                    # RFC 9728 §3.3: the document of …/oauth-protected-resource/mcp/ names …/mcp/.
+                    named = variant.removeprefix("/.well-known/oauth-protected-resource") or "/mcp"
+                    assert document["resource"] == base + (named if named.startswith("/mcp") else "/mcp")
                     assert document["authorization_servers"] == [base]
                 else:
                     assert document["issuer"] == base

@@ -22,9 +22,9 @@ from bridgehead.connectors.openapi.operations import snake_case, tool_names
 from bridgehead.connectors.openapi.parameters import ParameterError, header_value, path_value, query_pairs
 from bridgehead.connectors.openapi.schema import SchemaConverter
 from bridgehead.connectors.openapi.spec import OpenAPIDocument, SpecError, parse_document
-from bridgehead.connectors.openapi.ssrf import AddressGuard, BlockedAddressError, address_kind
 from bridgehead.connectors.registry import build_connectors, collect_tools
 from bridgehead.protocol.tools import ToolSurface
+from bridgehead.ssrf import AddressGuard, BlockedAddressError, address_kind
 from bridgehead.store import Database
 from tests.conftest import free_port, make_settings
 from tests.connectors.openapi_service import (

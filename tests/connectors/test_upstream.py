@@ -129,3 +129,49 @@ async def test_unreachable_upstream_does_not_stop_the_server(
     # Reported, but an upstream that comes and goes does not take the replica out of rotation.
     assert ready.status_code == 200
     assert ready.json()["checks"]["connector:up"] is False
+
+
+def test_upstream_schemas_become_2020_12(caplog: pytest.LogCaptureFixture) -> None:
+    from jsonschema import Draft202012Validator
+
+    from bridgehead.connectors.upstream import schema_2020_12
+
+    legacy = {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "id": "#legacy",
+        "type": "object",
+        "definitions": {"n": {"type": "integer", "minimum": 1, "exclusiveMinimum": False}},
+        "properties": {
+            "pair": {"type": "array", "items": [{"$ref": "#/definitions/n"}, {"type": "string"}]},
+            "rest": {"type": "array", "items": {"type": "string"}, "additionalItems": False},
+            "limit": {"type": "number", "maximum": 10, "exclusiveMaximum": True},
+            "either": {
+                "anyOf": [{"type": "array", "items": [{"type": "boolean"}], "additionalItems": False}]
+            },
+        },
+        "dependencies": {"pair": ["limit"], "rest": {"properties": {"limit": {"maximum": 5}}}},
+    }
+    converted = schema_2020_12(legacy, tool="t", kind="input")
+    assert converted == {
+        "type": "object",
+        "$defs": {"n": {"type": "integer", "minimum": 1}},
+        "properties": {
+            "pair": {"type": "array", "prefixItems": [{"$ref": "#/$defs/n"}, {"type": "string"}]},
+            "rest": {"type": "array", "items": {"type": "string"}},
+            "limit": {"type": "number", "exclusiveMaximum": 10},
+            "either": {"anyOf": [{"type": "array", "prefixItems": [{"type": "boolean"}], "items": False}]},
+        },
+        "dependentRequired": {"pair": ["limit"]},
+        "dependentSchemas": {"rest": {"properties": {"limit": {"maximum": 5}}}},
+    }
+    validator = Draft202012Validator(converted)
+    assert validator.is_valid({"pair": [2, "x"], "limit": 9.5})
+    assert not validator.is_valid({"pair": [0, "x"], "limit": 1})  # minimum 1 still holds
+    assert not validator.is_valid({"limit": 10})  # exclusive
+    assert not validator.is_valid({"pair": [1, "x"]})  # pair needs limit
+    assert not validator.is_valid({"either": [True, False]})  # nothing may follow the tuple
+    # Beyond repair: an input schema becomes an open object, an output schema goes, with a warning.
+    broken = {"type": "object", "properties": {"x": {"type": "no-such-type"}}}
+    assert schema_2020_12(broken, tool="t", kind="input") == {"type": "object"}
+    assert schema_2020_12(broken, tool="t", kind="output") is None
+    assert "not valid JSON Schema" in caplog.text

@@ -44,6 +44,52 @@ def secret_admin_tool() -> str:
     return "nope"
 
 
+# Schemas as an older server writes them: draft-07 (array-form ``items``, ``additionalItems``,
+# ``definitions``, ``dependencies``) and draft-04 (boolean ``exclusiveMinimum``). Bridgehead
+# must relay them as JSON Schema 2020-12.
+LEGACY_INPUT = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "definitions": {
+        "point": {
+            "type": "array",
+            "items": [{"type": "number"}, {"type": "number"}],
+            "additionalItems": False,
+        }
+    },
+    "properties": {
+        "at": {"$ref": "#/definitions/point"},
+        "tags": {"type": "array", "items": [{"type": "string"}], "additionalItems": {"type": "string"}},
+        "speed": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+        "unit": {"enum": ["km", "mi"]},
+    },
+    "dependencies": {"unit": ["at"], "tags": {"required": ["at"]}},
+    "required": ["at"],
+}
+LEGACY_OUTPUT = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "definitions": {"distance": {"type": "number", "minimum": 0}},
+    "properties": {"distance": {"$ref": "#/definitions/distance"}},
+    "required": ["distance"],
+}
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+def legacy_route(
+    at: list[float], tags: list[str] | None = None, speed: float = 1.0, unit: str = "km"
+) -> dict[str, float]:
+    """Distance of a point from the origin (its schemas are written in draft-07)."""
+    return {"distance": abs(at[0]) + abs(at[1])}
+
+
+# The SDK derives schemas from the signature; replace them with the legacy ones (test fixture only).
+_legacy = server._tool_manager.get_tool("legacy_route")
+assert _legacy is not None
+_legacy.parameters = LEGACY_INPUT
+_legacy.fn_metadata.output_schema = LEGACY_OUTPUT
+
+
 if __name__ == "__main__":
     transport = sys.argv[1]
     if transport == "stdio":

@@ -7,10 +7,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import insert, select
 from starlette.requests import HTTPConnection
 
+from bridgehead.auth.cimd import ClientMetadataDocuments
 from bridgehead.auth.clients import ClientStore
 from bridgehead.auth.grants import Grant, GrantStore
 from bridgehead.auth.keys import KeyRing
@@ -24,6 +26,17 @@ from bridgehead.store import Database
 from bridgehead.store.models import ServerSecretRow
 
 MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+PRM_PATH = "/.well-known/oauth-protected-resource"
+
+
+def _fold_origin(url: str) -> str | None:
+    """``url`` with its scheme and host in lower case, or None when it is not a URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,11 @@ class AuthService:
         self.supported_scopes = supported_scopes
         self.keys = KeyRing(database, max_token_ttl=self.auth.access_token_ttl)
         self.users = UserStore(database, set(self.auth.roles))
-        self.clients = ClientStore(database, supported_scopes=supported_scopes)
+        self.documents = ClientMetadataDocuments(
+            timeout=self.auth.cimd_fetch_timeout,
+            allow_insecure_loopback=self.auth.cimd_allow_insecure_loopback,
+        )
+        self.clients = ClientStore(database, supported_scopes=supported_scopes, documents=self.documents)
         self.grants = GrantStore(
             database,
             code_ttl=self.auth.authorization_code_ttl,
@@ -94,7 +111,8 @@ class AuthService:
     # -- URLs ------------------------------------------------------------------------------
 
     def base_url(self, conn: HTTPConnection) -> str:
-        return base_url_from_scope(conn.scope, self.settings.server.public_base_url)
+        # Without a trailing slash, always: the issuer, every endpoint and every `iss` are built from it.
+        return base_url_from_scope(conn.scope, self.settings.server.public_base_url).rstrip("/")
 
     def issuer(self, conn: HTTPConnection) -> str:
         """The issuer identifier: the public origin, byte-for-byte the same everywhere it appears."""
@@ -104,13 +122,40 @@ class AuthService:
         """The protected resource: the MCP endpoint URL a user pastes into ChatGPT."""
         return self.base_url(conn) + MCP_PATH
 
+    def resource_paths(self) -> list[str]:
+        """The forms of the connector URL's path a user may paste: /mcp, /mcp/ and, with SSE, /sse, /sse/."""
+        paths = [MCP_PATH, MCP_PATH + "/"]
+        if self.settings.mcp.legacy_sse:
+            paths += [SSE_PATH, SSE_PATH + "/"]
+        return paths
+
     def accepted_resources(self, conn: HTTPConnection) -> list[str]:
-        """Resource indicators that name this server: with or without /mcp, with or without a trailing slash."""
+        """Resource indicators (RFC 8707) that name this server: the origin or any form of the connector URL."""
         base = self.base_url(conn)
-        return [base + MCP_PATH, base + MCP_PATH + "/", base, base + "/"]
+        return [base + path for path in self.resource_paths()] + [base, base + "/"]
+
+    def match_resource(self, conn: HTTPConnection, value: str) -> str | None:
+        """The accepted resource ``value`` names, or None. Scheme and host compare case-insensitively
+        (MCP 2025-11-25: clients may send them in upper case); the path compares exactly."""
+        folded = _fold_origin(value)
+        return next((a for a in self.accepted_resources(conn) if _fold_origin(a) == folded), None)
+
+    def connector_path(self, request_path: str) -> str:
+        """The form of the connector URL a request came to: ``/mcp/`` for ``/mcp/``, ``/sse`` for ``/messages/``."""
+        if request_path.startswith("/messages"):
+            return SSE_PATH
+        return request_path if request_path in self.resource_paths() else MCP_PATH
 
     def resource_metadata_url(self, conn: HTTPConnection) -> str:
-        return self.base_url(conn) + "/.well-known/oauth-protected-resource" + MCP_PATH
+        """Where the Protected Resource Metadata of the connector URL this request came to is (RFC 9728 §3.1):
+        its ``resource`` is then exactly the URL the client used."""
+        return self.base_url(conn) + PRM_PATH + self.connector_path(conn.url.path)
+
+    def assertion_audiences(self, conn: HTTPConnection) -> list[str]:
+        """What a client assertion (private_key_jwt) may name as ``aud``: the issuer, the token endpoint,
+        or the endpoint it is sent to (RFC 7523 §3)."""
+        base = self.base_url(conn)
+        return list(dict.fromkeys([self.issuer(conn), base + "/token", base + conn.url.path]))
 
     # -- scopes ----------------------------------------------------------------------------
 
@@ -131,13 +176,15 @@ class AuthService:
         nonce: str | None = None,
     ) -> IssuedTokens:
         """Access token (JWT, audience = the grant's resource), plus refresh and ID tokens when granted."""
-        now = int(time.time())
+        minted = time.time()
+        now = int(minted)
         scopes = grant.scope.split()
         claims: dict[str, Any] = {
             "iss": self.issuer(conn),
             "sub": grant.user_id,
             "aud": grant.resource,
             "iat": now,
+            "iat_ms": int(minted * 1000),  # compared with the user's tokens_valid_after (milliseconds)
             "nbf": now,
             "exp": now + self.auth.access_token_ttl,
             "jti": uuid.uuid4().hex,

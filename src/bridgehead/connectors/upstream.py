@@ -22,6 +22,8 @@ from typing import Any, Literal
 import httpx2
 import mcp_types as types
 import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
@@ -96,6 +98,98 @@ def _hints(annotations: types.ToolAnnotations | None) -> ToolHints:
         if not annotations or annotations.open_world_hint is None
         else annotations.open_world_hint,
     )
+
+
+# -- schemas as JSON Schema 2020-12 --------------------------------------------------------------
+#
+# MCP tool schemas are JSON Schema 2020-12 (the default dialect since MCP 2025-11-25), and ChatGPT
+# refuses a tool whose schema uses older forms. Upstream servers written against draft-07 or
+# draft-04 still send them; the relay rewrites each to its 2020-12 equivalent.
+
+_SUBSCHEMA = (
+    "additionalProperties",
+    "items",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
+
+
+def _ref_2020_12(ref: str) -> str:
+    return "#/$defs/" + ref[len("#/definitions/") :] if ref.startswith("#/definitions/") else ref
+
+
+def _schema_2020_12(schema: Any) -> Any:
+    """One schema (and everything under it) with draft-04/06/07 forms rewritten to 2020-12."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: v for k, v in schema.items() if k not in ("$schema", "definitions", "dependencies")}
+    if isinstance(schema.get("definitions"), dict):
+        out["$defs"] = {**schema["definitions"], **(schema.get("$defs") or {})}
+    if isinstance(out.get("$ref"), str):
+        out["$ref"] = _ref_2020_12(out["$ref"])
+    if isinstance(schema.get("id"), str) and "$id" not in schema:
+        del out["id"]  # draft-04's id: as a 2020-12 $id a fragment would be invalid; nothing here resolves it
+    # Array-form items (a tuple) is prefixItems; additionalItems then says what may follow.
+    if isinstance(schema.get("items"), list):
+        out["prefixItems"] = schema["items"]
+        out.pop("items")
+        if "additionalItems" in schema:
+            out["items"] = schema["additionalItems"]
+    out.pop("additionalItems", None)
+    # draft-04's boolean exclusive bounds qualify minimum/maximum.
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(schema.get(bound), bool):
+            if schema[bound] and limit in schema:
+                out[bound] = out.pop(limit)
+            else:
+                del out[bound]
+    dependencies = schema.get("dependencies")
+    if isinstance(dependencies, dict):
+        required = {k: v for k, v in dependencies.items() if isinstance(v, list)}
+        schemas = {k: v for k, v in dependencies.items() if not isinstance(v, list)}
+        if required:
+            out["dependentRequired"] = {**required, **(schema.get("dependentRequired") or {})}
+        if schemas:
+            out["dependentSchemas"] = {**schemas, **(schema.get("dependentSchemas") or {})}
+    for key in _SUBSCHEMA:
+        if key in out:
+            out[key] = _schema_2020_12(out[key])
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_schema_2020_12(sub) for sub in out[key]]
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _schema_2020_12(sub) for name, sub in out[key].items()}
+    return out
+
+
+def schema_2020_12(schema: dict[str, Any], *, tool: str, kind: str) -> dict[str, Any] | None:
+    """An upstream tool's input or output schema as valid JSON Schema 2020-12.
+
+    A ``$schema`` naming another dialect is dropped (2020-12 is the default); one that is still
+    not valid 2020-12 after the rewrite is replaced — an input schema by an open object (the
+    upstream validates the arguments itself), an output schema by none — with a warning.
+    """
+    converted: dict[str, Any] = _schema_2020_12(schema)
+    try:
+        Draft202012Validator.check_schema(converted)
+    except SchemaError as exc:
+        logger.warning(
+            "upstream tool %s: its %s schema is not valid JSON Schema (%s); relaying a plain one",
+            tool,
+            kind,
+            exc.message,
+        )
+        return {"type": "object"} if kind == "input" else None
+    return converted
 
 
 class UpstreamConnector(Connector):
@@ -275,8 +369,13 @@ class UpstreamConnector(Connector):
             name=name,
             title=upstream.title or (upstream.annotations.title if upstream.annotations else None) or name,
             description=upstream.description or f"{name} (from the {self.name} MCP server)",
-            input_schema=dict(upstream.input_schema),
-            output_schema=dict(upstream.output_schema) if upstream.output_schema else None,
+            input_schema=schema_2020_12(dict(upstream.input_schema), tool=name, kind="input")
+            or {"type": "object"},
+            output_schema=(
+                schema_2020_12(dict(upstream.output_schema), tool=name, kind="output")
+                if upstream.output_schema
+                else None
+            ),
             hints=_hints(upstream.annotations),
             handler=handler,
         )

@@ -81,14 +81,18 @@ class PolicyEngine:
         return [oauth]
 
     def supported_scopes(self, tools: Sequence[Tool]) -> list[str]:
-        """Every scope a client can be granted: tool scopes, OIDC scopes and offline_access."""
+        """Every scope a client can be granted: tool scopes and offline_access that some role may hold,
+        and the OIDC scopes (identity is never withheld). Nothing is advertised that no user could get."""
         scopes = {READ_SCOPE, WRITE_SCOPE, *self.settings.default_scopes}
         for tool in tools:
             scopes.update(self.required_scopes(tool))
         for values in self.settings.tool_scopes.values():
             scopes.update(values)
-        scopes.update(OIDC_SCOPES)
         scopes.add(OFFLINE_ACCESS)
+        roles = self.settings.roles.values()
+        if all(role.scopes is not None for role in roles):
+            scopes &= {scope for role in roles for scope in role.scopes or ()}
+        scopes.update(OIDC_SCOPES)
         return sorted(scopes)
 
     def role_scopes(self, role: str, supported: Sequence[str]) -> set[str]:

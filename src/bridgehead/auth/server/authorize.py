@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bridgehead.auth.cimd import ClientDocumentError
 from bridgehead.auth.clients import Client
 from bridgehead.auth.service import AuthService
 from bridgehead.auth.users import User
@@ -56,6 +57,8 @@ class AuthorizationRequest:
     nonce: str | None
     redirect_uri_given: bool = True
     """False when the request left redirect_uri out (one registered): /token then may too (RFC 6749 §4.1.3)."""
+    resource_given: bool = True
+    """False when the request named no resource: the token request's ``resource`` (RFC 8707) then decides."""
 
 
 class PageError(Exception):
@@ -100,7 +103,14 @@ async def validate_authorization_request(
     client_id = params.get("client_id")
     if not client_id:
         raise PageError("The request has no client_id.")
-    client = await service.clients.get(client_id)
+    try:
+        client = await service.clients.resolve(client_id)
+    except ClientDocumentError as exc:
+        # The client cannot be trusted, so neither can its redirect URI: a page, never a redirect.
+        raise PageError(
+            f"This app identifies itself with a client metadata document Bridgehead cannot use "
+            f"(invalid_client): {exc}."
+        ) from exc
     if client is None:
         raise PageError("This app is not registered with Bridgehead (unknown client_id). Reconnect the app.")
     if client.revoked:
@@ -135,10 +145,11 @@ async def validate_authorization_request(
             raise RedirectError(
                 "invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)"
             )
-        resource = params.get("resource") or service.resource(request)
-        if resource not in service.accepted_resources(request):
+        asked = params.get("resource")
+        resource = service.match_resource(request, asked) if asked else service.resource(request)
+        if resource is None:
             raise RedirectError(
-                "invalid_target", f"unknown resource {resource!r}; use {service.resource(request)}"
+                "invalid_target", f"unknown resource {asked!r}; use {service.resource(request)}"
             )
         scope = resolve_scope(service, client, params.get("scope"))
         nonce = params.get("nonce")
@@ -155,20 +166,26 @@ async def validate_authorization_request(
         resource,
         nonce,
         redirect_uri_given=redirect_uri_given,
+        resource_given=bool(asked),
     )
 
 
 def resolve_scope(service: AuthService, client: Client, requested: str | None) -> str:
-    """The scope to ask consent for: the request's, or the defaults when it asks for none."""
-    asked_for_none = requested is None or not requested.strip()
-    scopes = list(service.auth.default_scopes) if asked_for_none else (requested or "").split()
-    unknown = [s for s in scopes if s not in service.supported_scopes]
-    if unknown:
-        raise RedirectError("invalid_scope", f"unknown scope {' '.join(unknown)}")
-    if client.scope and asked_for_none:
+    """The scope to ask consent for: the request's, or the defaults when it asks for none.
+
+    No scope (ChatGPT sends none on Disconnect → Connect) is never an error: it means the
+    client's registered scope, else ``auth.default_scopes``, as far as they are offered.
+    """
+    supported = set(service.supported_scopes)
+    if requested is None or not requested.strip():
         # A registered scope is the client's default, not a ceiling: clients such as the MCP SDK
         # register with the scope of their first challenge and must still be able to step up.
-        scopes = client.scope.split()
+        defaults = client.scope.split() if client.scope else service.auth.default_scopes
+        return " ".join(dict.fromkeys(s for s in defaults if s in supported))
+    scopes = requested.split()
+    unknown = [s for s in scopes if s not in supported]
+    if unknown:
+        raise RedirectError("invalid_scope", f"unknown scope {' '.join(unknown)}")
     return " ".join(dict.fromkeys(scopes))
 
 
@@ -358,7 +375,8 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
             # An empty redirect_uri on the code means "not given", so /token may leave it out too.
             redirect_uri=pending.redirect_uri if pending.redirect_uri_given else "",
             scope=scope,
-            resource=pending.resource,
+            # Likewise an empty resource: the token request's resource then binds the audience.
+            resource=pending.resource if pending.resource_given else "",
             code_challenge=pending.code_challenge,
             nonce=pending.nonce,
         )

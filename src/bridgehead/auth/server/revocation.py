@@ -16,7 +16,9 @@ def routes(service: AuthService) -> list[BaseRoute]:
     async def revoke(request: Request) -> Response:
         try:
             form = await read_form(request)
-            client = await service.clients.authenticate(form, request.headers.get("authorization"))
+            client = await service.clients.authenticate(
+                form, request.headers.get("authorization"), audiences=service.assertion_audiences(request)
+            )
             token = form.get("token")
             if not token:
                 raise invalid_request("token is required")

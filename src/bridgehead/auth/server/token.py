@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import uuid
@@ -36,7 +37,9 @@ def routes(service: AuthService) -> list[BaseRoute]:
     async def token(request: Request) -> Response:
         try:
             form = await read_form(request)
-            client = await service.clients.authenticate(form, request.headers.get("authorization"))
+            client = await service.clients.authenticate(
+                form, request.headers.get("authorization"), audiences=service.assertion_audiences(request)
+            )
             grant_type = form.get("grant_type")
             if not grant_type:
                 raise invalid_request("grant_type is required")
@@ -56,10 +59,18 @@ def routes(service: AuthService) -> list[BaseRoute]:
 
     def check_resource(request: Request, form: dict[str, str], bound: str) -> None:
         asked = form.get("resource")
-        if asked is not None and asked != bound:
+        if asked is not None and service.match_resource(request, asked) != bound:
             raise OAuthError(
                 "invalid_target", f"resource must be {bound!r}, the one this grant was issued for"
             )
+
+    def token_resource(request: Request, form: dict[str, str]) -> str:
+        """The audience a token request asks for (RFC 8707): its resource, else the MCP endpoint."""
+        asked = form.get("resource")
+        resource = service.match_resource(request, asked) if asked else service.resource(request)
+        if resource is None:
+            raise OAuthError("invalid_target", f"unknown resource {asked!r}; use {service.resource(request)}")
+        return resource
 
     async def authorization_code(request: Request, client: Client, form: dict[str, str]) -> dict[str, object]:
         code = form.get("code")
@@ -73,7 +84,10 @@ def routes(service: AuthService) -> list[BaseRoute]:
         elif given is not None and given not in client.redirect_uris:
             raise invalid_grant("redirect_uri is not one this client registered")
         _check_verifier(form.get("code_verifier"), grant.code_challenge)
-        check_resource(request, form, grant.resource)
+        if grant.resource:
+            check_resource(request, form, grant.resource)
+        else:  # the authorization request named no resource: this request decides the audience
+            grant = dataclasses.replace(grant, resource=token_resource(request, form))
         user = await service.users.get(grant.user_id)
         if user is None or user.disabled:
             raise invalid_grant("the user who authorized this code is disabled")
@@ -110,9 +124,7 @@ def routes(service: AuthService) -> list[BaseRoute]:
     async def client_credentials(request: Request, client: Client, form: dict[str, str]) -> dict[str, object]:
         if client.auth_method == "none":
             raise OAuthError("unauthorized_client", "client_credentials needs a confidential client")
-        resource = form.get("resource") or service.resource(request)
-        if resource not in service.accepted_resources(request):
-            raise OAuthError("invalid_target", f"unknown resource {resource!r}")
+        resource = token_resource(request, form)
         registered = (
             client.scope or " ".join(s for s in service.auth.default_scopes if s != OFFLINE_ACCESS)
         ).split()

@@ -14,7 +14,7 @@
 
 Each selected operation becomes one tool whose arguments are its parameters plus a
 ``body``; the result is ``{"status", "headers", "body"}``. The request goes through
-an SSRF guard (:mod:`.ssrf`), within ``timeout`` seconds, retried when idempotent.
+an SSRF guard (:mod:`bridgehead.ssrf`), within ``timeout`` seconds, retried when idempotent.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from bridgehead.connectors.openapi.operations import (
 from bridgehead.connectors.openapi.parameters import ParameterError
 from bridgehead.connectors.openapi.results import OUTPUT_SCHEMA, failure_message, success_output
 from bridgehead.connectors.openapi.spec import OpenAPIDocument, SpecError, load_document
-from bridgehead.connectors.openapi.ssrf import AddressGuard, ssl_context
+from bridgehead.ssrf import AddressGuard, ssl_context
 
 __all__ = ["OpenAPIConfig", "OpenAPIConnector", "OperationOverride"]
 

@@ -17,7 +17,7 @@ import anyio
 import httpx
 
 from bridgehead.connectors.openapi.backend_auth import BackendAuth, TokenError
-from bridgehead.connectors.openapi.ssrf import AddressGuard, BlockedAddressError, guarded_async_transport
+from bridgehead.ssrf import AddressGuard, BlockedAddressError, guarded_async_transport
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import yaml
 
-from bridgehead.connectors.openapi.ssrf import AddressGuard, BlockedAddressError, guarded_sync_transport
+from bridgehead.ssrf import AddressGuard, BlockedAddressError, guarded_sync_transport
 
 MAX_SPEC_BYTES = 20 * 1024 * 1024
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")

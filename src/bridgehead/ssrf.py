@@ -1,14 +1,18 @@
-"""The server-side request forgery guard: which addresses a backend request may reach.
+"""The server-side request forgery guard: which addresses an outbound request may reach.
 
+Bridgehead fetches URLs that others choose: an OpenAPI connector's backend and
+spec, a client's metadata document and its keys (Client ID Metadata Documents).
 The check runs where the connection is made, on the addresses the host name
 resolves to, and the connection then goes to the address that was checked — so
-a DNS answer that changes between check and connect (rebinding), a redirect, or
-a spec URL cannot lead the connector somewhere the check did not see.
+a DNS answer that changes between check and connect (rebinding) or a redirect
+cannot lead a request somewhere the check did not see.
 
-``allow_private_network`` opens loopback and private ranges (internal APIs live
-there). Link-local addresses (among them the cloud metadata service at
-169.254.169.254), multicast, unspecified and reserved addresses stay closed
-whatever the setting: no API is served from them.
+By default only public addresses are reachable. A guard may open loopback and
+private ranges (internal APIs live there: the openapi connector's
+``allow_private_network``) or loopback alone (a development switch for client
+metadata documents). Link-local addresses (among them the cloud metadata service
+at 169.254.169.254), multicast, unspecified and reserved addresses stay closed
+whatever the setting: nothing Bridgehead talks to is served from them.
 """
 
 from __future__ import annotations
@@ -30,17 +34,17 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 ALWAYS_REFUSED = frozenset({"unspecified", "multicast", "link-local", "reserved"})
 
 
+PRIVATE_NETWORK_HINT = "set allow_private_network = true on the connector to allow it"
+
+
 class BlockedAddressError(Exception):
     """A connection the guard refused; the message names the host, the address and why."""
 
-    def __init__(self, host: str, address: str, kind: str) -> None:
+    def __init__(self, host: str, address: str, kind: str, hint: str = PRIVATE_NETWORK_HINT) -> None:
         self.host = host
         self.address = address
         self.kind = kind
-        if kind in ALWAYS_REFUSED:
-            why = "Bridgehead never connects to those"
-        else:
-            why = "set allow_private_network = true on the connector to allow it"
+        why = "Bridgehead never connects to those" if kind in ALWAYS_REFUSED else hint
         shown = host if host == address else f"{host} ({address})"
         super().__init__(f"refused to connect to {shown}: a {kind} address; {why}")
 
@@ -76,19 +80,27 @@ def address_kind(address: IPAddress) -> str | None:
 
 
 class AddressGuard:
-    """Decides whether a resolved address may be connected to."""
+    """Decides whether a resolved address may be connected to.
 
-    def __init__(self, allow_private_network: bool) -> None:
+    ``allow_private_network`` opens loopback and private addresses; ``allow_loopback``
+    opens loopback alone; ``hint`` is what a refusal tells the operator to change.
+    """
+
+    def __init__(
+        self, allow_private_network: bool = False, *, allow_loopback: bool = False, hint: str | None = None
+    ) -> None:
         self.allow_private_network = allow_private_network
+        self.opened = {"loopback", "private"} if allow_private_network else set()
+        if allow_loopback:
+            self.opened.add("loopback")
+        self.hint = hint or PRIVATE_NETWORK_HINT
 
     def check(self, host: str, address: str) -> None:
         """Raise BlockedAddressError unless ``address`` (which ``host`` resolved to) is allowed."""
         kind = address_kind(ipaddress.ip_address(address.split("%", 1)[0]))
-        if kind is None:
+        if kind is None or kind in self.opened:
             return
-        if self.allow_private_network and kind not in ALWAYS_REFUSED:
-            return
-        raise BlockedAddressError(host, address, kind)
+        raise BlockedAddressError(host, address, kind, self.hint)
 
     def vet(self, host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
         """The addresses from a getaddrinfo answer, in order; any refused one refuses the host."""
@@ -134,7 +146,7 @@ class GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's signature
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used by the openapi connector")
+        raise httpcore.ConnectError("outbound requests never use unix sockets")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -170,7 +182,7 @@ class GuardedSyncBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used by the openapi connector")
+        raise httpcore.ConnectError("outbound requests never use unix sockets")
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
