@@ -39,3 +39,25 @@ def test_two_workers_share_auth_and_sessions(tmp_path: Path) -> None:
             assert "result" in response.json()
     logs = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
     assert len(set(re.findall(r"Started server process \[(\d+)\]", logs))) == 2  # two workers
+
+
+def test_sign_in_limits_are_shared_by_the_workers(tmp_path: Path) -> None:
+    from tests.auth.flow import authorization_params, form_fields, pkce_pair, register
+
+    store = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    add_user(store, "alice", "member")
+    env = {"BRIDGEHEAD_STORE__URL": store, "BRIDGEHEAD_AUTH__LOGIN_ATTEMPTS": "3"}
+    with bridgehead_process(tmp_path, "--workers", "2", "--auth", "oauth", env=env) as base:
+        statuses = []
+        for _ in range(5):
+            # A new connection (and so, over time, both workers) for every attempt.
+            with httpx.Client(timeout=15, follow_redirects=False) as http:
+                client = register(http, base + "/register")
+                _, challenge = pkce_pair()
+                page = http.get(
+                    base + "/authorize",
+                    params=authorization_params(client, challenge, state="s", resource=None),
+                )
+                wrong = {**form_fields(page.text), "username": "alice", "password": "not her password"}
+                statuses.append(http.post(base + "/login", data=wrong).status_code)
+        assert statuses == [401, 401, 401, 429, 429]

@@ -657,14 +657,6 @@ def test_tokens_revoke_also_voids_codes_not_yet_exchanged(
         assert exchanged.status_code == 400, exchanged.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="auth/server/token.py authorization_code mints the scope consented under the old role: a "
-    "code approved before `users set-role alice reader` and exchanged after it gets tools:write with "
-    "role reader. Fix: narrow the code's scope to service.grantable_scopes(user) | OIDC_SCOPES, as the "
-    "refresh_token grant already does.",
-)
 def test_a_code_exchanged_after_a_demotion_gets_only_the_new_roles_scopes(
     server_factory: Callable[..., RunningServer], tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(database: Databas
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     assert {"documents", "index_runs", "alembic_version"} <= tables
-    assert version == "0004"
+    assert version == "0005"
     if database.is_sqlite:
         assert "documents_fts" in tables
 

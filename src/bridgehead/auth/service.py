@@ -87,7 +87,7 @@ class AuthService:
             refresh_ttl=self.auth.refresh_token_ttl,
             access_ttl=self.auth.access_token_ttl,
         )
-        self.login_limiter = SlidingWindowLimiter(self.auth.login_attempts, self.auth.login_window)
+        self.login_limiter = SlidingWindowLimiter(database, self.auth.login_attempts, self.auth.login_window)
         self.session_secret = ""
 
     async def start(self) -> None:

@@ -235,3 +235,15 @@ class MCPSessionRow(Base):
     client_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     last_seen: Mapped[float] = mapped_column(Float, nullable=False, index=True)
+
+
+class RateEventRow(Base):
+    """One counted event (a failed sign-in) for a rate-limit key, shared by every worker and replica."""
+
+    __tablename__ = "rate_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), nullable=False)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (Index("ix_rate_events_key_at", "key", "at"),)

@@ -311,8 +311,8 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
         password = str(form.get("password", ""))[:1024]
         address = request.client.host if request.client else "unknown"
         keys = (f"user:{username.lower()}", f"addr:{address}")
-        if any(service.login_limiter.blocked(k) for k in keys):
-            wait = max(service.login_limiter.retry_after(k) for k in keys)
+        if any([await service.login_limiter.blocked(k) for k in keys]):
+            wait = max([await service.login_limiter.retry_after(k) for k in keys])
             response = login_page(
                 request, session, token, client_name, username=username, status=429,
                 error=f"Too many sign-in attempts. Try again in {wait} seconds.",
@@ -322,7 +322,7 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
         user = await service.users.authenticate(username, password)
         if user is None:
             for key in keys:
-                service.login_limiter.hit(key)
+                await service.login_limiter.hit(key)
             return finish(
                 login_page(
                     request,
@@ -336,7 +336,7 @@ def routes(service: AuthService, sessions: SessionCodec) -> list[BaseRoute]:
                 request,
                 session,
             )
-        service.login_limiter.reset(keys[0])
+        await service.login_limiter.reset(keys[0])
         sessions.sign_in(session, user.id)
         return finish(await consent_page(service, sessions, session, pending, user), request, session)
 

@@ -91,6 +91,9 @@ def routes(service: AuthService) -> list[BaseRoute]:
         user = await service.users.get(grant.user_id)
         if user is None or user.disabled:
             raise invalid_grant("the user who authorized this code is disabled")
+        # The role may have changed between consent and this exchange: grant only what it allows now.
+        allowed = service.grantable_scopes(user) | set(OIDC_SCOPES)
+        grant = dataclasses.replace(grant, scope=" ".join(s for s in grant.scope.split() if s in allowed))
         tokens = await service.mint(request, grant, user, refresh=True, nonce=grant.nonce)
         return tokens.body()
 
