@@ -288,7 +288,9 @@ class AuditSettings(_Section):
     max_payload_bytes: int = Field(
         default=65_536, ge=1024, description="Longer arguments/results are truncated."
     )
-    flush_interval_ms: float = Field(default=5.0, gt=0, le=1000, description="Group-commit window.")
+    flush_interval_ms: float = Field(
+        default=0.0, ge=0, le=1000, description="Extra wait for more calls to join a group commit (0: none)."
+    )
 
     @field_validator("redact_patterns")
     @classmethod

@@ -1,9 +1,11 @@
 """The durable audit log with group commit.
 
 A call is acknowledged only after its event is committed, but calls do not
-each pay for a commit: they queue their events and wait on one shared flush,
-which runs every ``flush_interval_ms`` (or at once when the batch is full).
-An acknowledged call is therefore never lost, even if the process is killed.
+each pay for a commit: they queue their events and wait on one shared flush.
+The flusher commits whatever is queued as soon as it is free, so a lone call
+waits for one commit, and under load everything that queued up during one
+commit goes into the next (``flush_interval_ms`` adds an optional wait). An
+acknowledged call is therefore never lost, even if the process is killed.
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ class AuditLog:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._closing and len(self._pending) < MAX_BATCH:
-                # Let concurrent calls join this commit.
+            if interval > 0 and not self._closing and len(self._pending) < MAX_BATCH:
+                # An optional extra window for concurrent calls to join this commit.
                 await asyncio.sleep(interval)
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
