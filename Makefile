@@ -24,8 +24,8 @@ node:
 	bash scripts/setup-node.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench conformance
+	$(BIN)/ruff format --check src tests bench conformance
 
 types: $(STAMP)
 	$(BIN)/mypy

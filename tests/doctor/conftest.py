@@ -13,13 +13,17 @@ import pytest
 
 from bridgehead.app import create_app
 from bridgehead.doctor import Browser, DoctorOptions, Report, Status, diagnose
+from bridgehead.doctor.probe import CHATGPT_REDIRECT_URI
 from tests.auth.conftest import PASSWORD, add_user, oauth_server
 from tests.auth.flow import form_fields
 from tests.conftest import make_settings
-from tests.doctor.broken_servers import Faults, broken_app, serve_app
+from tests.doctor.broken_servers import Faults, broken_app, document_app, serve_app
 from tests.doctor.certificates import TlsFiles, make_tls_files
 
 TEST_TIMEOUT = 5.0
+UNTRIGGERED = frozenset({"oauth.step_up", "tools.www_authenticate", "tools.call"})
+"""Checks that only apply when a server asks for more scope, a tool result carries a challenge, or
+--call-tool names a tool: n/a on a healthy server that does none of it."""
 __all__ = ["oauth_server"]  # Bridgehead in oauth or mixed mode, with users alice and rita
 
 
@@ -43,6 +47,17 @@ def explain(report: Report) -> str:
     return "\n".join(
         f"{r.status.value:5} {r.id}: {r.message}" + "".join(f"\n        {e}" for e in r.evidence)
         for r in report.checks
+    )
+
+
+def assert_clean(report: Report, *, na: Iterable[str] = (), triggered: Iterable[str] = ()) -> None:
+    """Every check passes, except plain HTTP on loopback and the checks that do not apply: the
+    untriggered ones (unless ``triggered``) and ``na``."""
+    found = statuses(report)
+    expected_na = (UNTRIGGERED - set(triggered)) | set(na)
+    assert {c for c, s in found.items() if s is Status.NA} == expected_na, explain(report)
+    assert {c for c, s in found.items() if s not in (Status.PASS, Status.NA)} <= {"url.https"}, explain(
+        report
     )
 
 
@@ -89,6 +104,31 @@ def broken_server() -> Iterator[Callable[..., str]]:
         def start(path: str = "/mcp", **faults: bool) -> str:
             origin = stack.enter_context(serve_app(lambda port: broken_app(Faults(**faults))))
             return origin + path
+
+        yield start
+
+
+@pytest.fixture
+def metadata_document() -> Iterator[Callable[..., str]]:
+    """Serve a client ID metadata document on 127.0.0.1; yields a function returning its URL (its client_id).
+
+    ``redirect_uris`` defaults to ChatGPT's; ``client_id`` overrides the document's own URL.
+    """
+    with ExitStack() as stack:
+
+        def start(redirect_uris: list[str] | None = None, client_id: str | None = None) -> str:
+            def document(url: str) -> dict[str, Any]:
+                return {
+                    "client_id": client_id or url,
+                    "client_name": "ChatGPT (test document)",
+                    "redirect_uris": redirect_uris or [CHATGPT_REDIRECT_URI],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "none",
+                }
+
+            origin = stack.enter_context(serve_app(lambda port: document_app(document)))
+            return origin + "/client.json"
 
         yield start
 

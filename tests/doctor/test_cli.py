@@ -59,3 +59,30 @@ def test_unreachable_server_fails_url_endpoint() -> None:
     by_id = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
     assert by_id["url.endpoint"]["status"] == "fail"
     assert by_id["tools.list"]["status"] == "skip" and "url.endpoint" in by_id["tools.list"]["message"]
+
+
+def test_oauth_client_options(
+    broken_server: Callable[..., str], metadata_document: Callable[..., str]
+) -> None:
+    url = broken_server(scoped_tools=True)
+    call = ["--call-tool", "create_note", "--call-arguments", '{"title": "t", "body": "b"}']
+    result = runner.invoke(app, ["doctor", url, "--json", "--timeout", "5", "--profile", "spec", *call])
+    assert result.exit_code == 0, result.output
+    by_id = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert by_id["oauth.step_up"]["status"] == "pass" and by_id["tools.call"]["status"] == "pass"
+    assert by_id["oauth.redirect_uris"]["status"] == "n/a"  # a ChatGPT probe, not run as a spec client
+    result = runner.invoke(
+        app, ["doctor", broken_server(), "--json", "--client-metadata-url", metadata_document()]
+    )
+    assert result.exit_code == 0, result.output
+    assert {c["id"]: c for c in json.loads(result.stdout)["checks"]}["oauth.cimd"]["status"] == "pass"
+
+
+def test_bad_oauth_client_options_are_refused() -> None:
+    for args in (
+        ["--call-arguments", "[1]"],
+        ["--call-arguments", "{oops"],
+        ["--client-metadata-url", "http://example.com/client.json"],
+    ):
+        result = runner.invoke(app, ["doctor", "http://127.0.0.1:1/mcp", *args])
+        assert result.exit_code == 2, result.output

@@ -79,6 +79,11 @@ class RedirectCatcher:
             self._server.close()
             await self._server.wait_closed()
 
+    def expect(self) -> None:
+        """Wait for a new redirect from now on (each sign-in of a run comes back here)."""
+        if self._result is None or self._result.done():
+            self._result = asyncio.get_running_loop().create_future()
+
     async def wait(self) -> dict[str, str]:
         """The query parameters of the redirect (bound the wait with a timeout around it)."""
         assert self._result is not None

@@ -9,7 +9,6 @@ PKCE S256 and a way to register.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +20,8 @@ from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from mcp.shared.auth_utils import check_resource_allowed
 from pydantic import ValidationError
 
+from bridgehead.doctor import firewall
+from bridgehead.doctor.challenges import bearer_challenge
 from bridgehead.doctor.probe import AuthMode, Probe, Unreachable, describe, json_object
 from bridgehead.doctor.report import Status, excerpt
 from bridgehead.doctor.transport import origin, validation_lines
@@ -34,15 +35,29 @@ AUTH_CHECKS = (
     "auth.token_auth_methods",
     "auth.pkce",
     "auth.registration",
+    "auth.automated_clients",
 )
 OAUTH_CHECKS = (
     "oauth.register",
     "oauth.authorize",
+    "oauth.iss",
     "oauth.token",
     "oauth.refresh_issued",
     "oauth.refresh_grant",
+    "oauth.audience",
+    "oauth.cimd",
+    "oauth.redirect_uris",
+    "oauth.empty_scope",
+    "oauth.step_up",
+    "oauth.differences",
 )
-AUTH_PARAM = re.compile(r'\s*,?\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*')
+FALLBACK_PATHS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/token",
+    "registration_endpoint": "/register",
+}
+"""The 2025-03-26 default endpoints at the server's origin, for servers with no metadata at all."""
+__all__ = ["AUTH_CHECKS", "OAUTH_CHECKS", "bearer_challenge", "check_discovery"]
 ENDPOINT_KEYS = (
     "issuer",
     "authorization_endpoint",
@@ -88,7 +103,7 @@ async def check_discovery(probe: Probe) -> bool:
     metadata = learned.server_metadata
     if metadata is None:
         for check_id in AUTH_CHECKS:
-            if report.get(check_id) is None:
+            if report.get(check_id) is None and check_id != "auth.automated_clients":
                 report.record(check_id, Status.SKIP, "blocked by auth.server_metadata")
         return True
     record_offline_access(probe, metadata)
@@ -99,25 +114,6 @@ async def check_discovery(probe: Probe) -> bool:
 
 
 # -- the challenge -------------------------------------------------------------------------------
-
-
-def bearer_challenge(header: str) -> dict[str, str] | None:
-    """The parameters of the Bearer challenge in a WWW-Authenticate value, or None when there is none."""
-    match = re.search(r"(?:^|[\s,])Bearer(?=\s|$|,)", header, flags=re.IGNORECASE)
-    if match is None:
-        return None
-    params: dict[str, str] = {}
-    position = match.end()
-    while position < len(header):
-        param = AUTH_PARAM.match(header, position)
-        if param is None or not param.group(1) or param.end() == position:
-            break
-        value = param.group(2)
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        params[param.group(1).lower()] = value
-        position = param.end()
-    return params
 
 
 def record_challenge(
@@ -186,7 +182,7 @@ class FoundDocument:
 async def find_resource_metadata(probe: Probe, header_url: str | None) -> FoundDocument:
     """Try the challenge's resource_metadata URL, then the path-suffixed and root well-known URLs."""
     found = FoundDocument()
-    # Every variant is tried (and shows in the evidence); the first valid one, in spec order, is used.
+    # In the spec's order, stopping at the first valid document, as a conformant client does.
     for url in dict.fromkeys(build_protected_resource_metadata_discovery_urls(header_url, probe.url)):
         document = await fetch_document(probe, url, found)
         if document is None:
@@ -196,8 +192,8 @@ async def find_resource_metadata(probe: Probe, header_url: str | None) -> FoundD
         except ValidationError as exc:
             found.invalid += [f"{url}: {line}" for line in validation_lines(exc, 3)]
             continue
-        if found.metadata is None:
-            found.metadata, found.url = document, url
+        found.metadata, found.url = document, url
+        break
     probe.learned.resource_metadata = found.metadata
     return found
 
@@ -212,6 +208,9 @@ async def fetch_document(probe: Probe, url: str, found: FoundDocument) -> dict[s
         found.evidence.append(f"GET {target} → {exc}")
         return None
     found.evidence.append(describe(response))
+    if response.is_redirect:
+        probe.learned.redirects.append(f"{describe(response)} → {response.headers.get('location')}")
+    await firewall.compare(probe, response, f"GET {urlsplit(target).path}")
     if response.status_code != 200:
         return None
     document = json_object(response)
@@ -241,10 +240,13 @@ def record_resource_metadata(probe: Probe, found: FoundDocument) -> None:
     # A scheme-only difference (http:// metadata behind an HTTPS proxy) is auth.metadata_urls' finding.
     comparable = resource.replace("http://", "https://", 1) if probe.https else resource
     if not check_resource_allowed(probe.url, comparable):
+        # A client must not go on: its token would be minted for someone else's resource.
+        probe.learned.blocked_by = "auth.protected_resource"
         report.record(
             "auth.protected_resource",
             Status.FAIL,
-            f"resource {resource!r} does not name this server ({probe.url})",
+            f"resource {resource!r} does not name this server ({probe.url}); the doctor, like any "
+            "conformant client, stops before authorizing",
             evidence=evidence,
             hint="The resource must be the connector URL (or a prefix of it), exactly as clients reach it "
             "(RFC 9728 §3.3); ChatGPT rejects metadata for another resource.",
@@ -273,19 +275,23 @@ def record_resource_metadata(probe: Probe, found: FoundDocument) -> None:
 
 
 async def check_server_metadata(probe: Probe) -> None:
-    """``auth.server_metadata``: every discovery URL variant is tried; the first valid one is used."""
+    """``auth.server_metadata``: the discovery URL variants in the spec's order, the first valid one used.
+
+    Without Protected Resource Metadata the doctor looks at the MCP server's own origin, as
+    2025-03-26 clients do, and with no metadata there either it goes on with that version's
+    default endpoints (/authorize, /token, /register) so the rest of the flow can be checked.
+    """
     report = probe.report
-    resource_metadata = probe.learned.resource_metadata
+    learned = probe.learned
+    resource_metadata = learned.resource_metadata
     issuer: str | None = None
     if resource_metadata is not None:
         issuer = str((resource_metadata.get("authorization_servers") or [""])[0])
         urls = build_oauth_authorization_server_metadata_discovery_urls(issuer, probe.url)
     else:
-        # Without RFC 9728 metadata, 2025-03-26 clients looked at the MCP server's own origin.
         base = origin(probe.url)
         urls = [f"{base}/.well-known/oauth-authorization-server", f"{base}/.well-known/openid-configuration"]
     found = FoundDocument()
-    answered: list[str] = []
     for url in dict.fromkeys(urls):
         document = await fetch_document(probe, url, found)
         if document is None:
@@ -295,36 +301,56 @@ async def check_server_metadata(probe: Probe) -> None:
         except ValidationError as exc:
             found.invalid += [f"{url}: {line}" for line in validation_lines(exc, 3)]
             continue
-        answered.append(url)
-        if found.metadata is None:
-            found.metadata, found.url = document, url
+        found.metadata, found.url = document, url
+        break
     evidence = [*found.evidence, *found.invalid]
     metadata = found.metadata
     if metadata is None:
+        hint = (
+            "Serve RFC 8414 metadata at /.well-known/oauth-authorization-server (and OpenID discovery at "
+            "/.well-known/openid-configuration) for the issuer named in authorization_servers, with the "
+            "issuer's path inserted after .well-known when it has one."
+        )
+        if resource_metadata is None and not found.invalid:
+            base = origin(probe.url)
+            learned.endpoints = {key: base + path for key, path in FALLBACK_PATHS.items()}
+            report.record(
+                "auth.server_metadata",
+                Status.FAIL,
+                "no authorization server metadata; the doctor goes on with the 2025-03-26 default endpoints "
+                f"({', '.join(FALLBACK_PATHS.values())} at {base})",
+                evidence=evidence,
+                hint=hint,
+            )
+            return
+        learned.blocked_by = "auth.server_metadata"
         report.record(
             "auth.server_metadata",
             Status.FAIL,
             "no valid authorization server metadata at any discovery URL",
             evidence=evidence,
-            hint="Serve RFC 8414 metadata at /.well-known/oauth-authorization-server (and OpenID discovery at "
-            "/.well-known/openid-configuration) for the issuer named in authorization_servers, with the "
-            "issuer's path inserted after .well-known when it has one.",
+            hint=hint,
         )
         return
     evidence.append(excerpt(metadata, 600))
     expected = issuer if issuer is not None else origin(probe.url)
     actual = str(metadata.get("issuer", ""))
-    if actual.rstrip("/") != expected.rstrip("/"):
+    issuer_hint = (
+        "The metadata's issuer must be exactly the URL its discovery document was derived from "
+        "(RFC 8414 §3.3); clients discard metadata whose issuer does not match."
+    )
+    if actual.rstrip("/") != expected.rstrip("/") and issuer is not None:
+        learned.blocked_by = "auth.server_metadata"
         report.record(
             "auth.server_metadata",
             Status.FAIL,
             f"issuer {actual!r} differs from the authorization server {expected!r}",
             evidence=evidence,
-            hint="The metadata's issuer must be exactly the URL its discovery document was derived from "
-            "(RFC 8414 §3.3); clients discard metadata whose issuer does not match.",
+            hint=issuer_hint,
         )
         return
-    probe.learned.server_metadata, probe.learned.issuer = metadata, actual
+    learned.server_metadata, learned.issuer = metadata, actual
+    learned.endpoints = {key: str(metadata[key]) for key in FALLBACK_PATHS if metadata.get(key)}
     problems = []
     if "code" not in (metadata.get("response_types_supported") or []):
         problems.append("response_types_supported lacks 'code'")
@@ -332,6 +358,7 @@ async def check_server_metadata(probe: Probe) -> None:
     if grants is not None and "authorization_code" not in grants:
         problems.append("grant_types_supported lacks 'authorization_code'")
     if problems:
+        learned.blocked_by = "auth.server_metadata"
         report.record(
             "auth.server_metadata",
             Status.FAIL,
@@ -345,9 +372,16 @@ async def check_server_metadata(probe: Probe) -> None:
         if resource_metadata is not None
         else f"found at the MCP server's origin ({found.url}), without Protected Resource Metadata"
     )
-    others = len(answered) - 1
-    if others:
-        where += f" (and {others} other discovery URL{'s' if others > 1 else ''})"
+    if actual.rstrip("/") != expected.rstrip("/"):
+        # 2025-03-26 discovery (no RFC 9728): the document sits at the origin, so its issuer should be it.
+        report.record(
+            "auth.server_metadata",
+            Status.WARN,
+            f"{where}, but its issuer {actual!r} is not that origin",
+            evidence=evidence,
+            hint=issuer_hint,
+        )
+        return
     if grants is not None and "refresh_token" not in grants:
         report.record(
             "auth.server_metadata",
@@ -436,6 +470,11 @@ def record_offline_access(probe: Probe, metadata: dict[str, Any]) -> None:
             hint=hint,
         )
     elif "offline_access" not in scopes:
+        probe.learned.differ(
+            "chatgpt",
+            "offline_access is not advertised: ChatGPT gets no refresh token and signs users in again at "
+            "every expiry, where a spec client simply goes without (auth.offline_access)",
+        )
         probe.report.record(
             "auth.offline_access",
             Status.FAIL,
@@ -461,6 +500,13 @@ def record_token_auth_methods(probe: Probe, metadata: dict[str, Any]) -> None:
             evidence=evidence,
         )
     elif "client_secret_basic" not in methods:
+        usable = [m for m in methods if m in ("client_secret_post", "none")]
+        if usable:
+            probe.learned.differ(
+                "chatgpt",
+                f"the token endpoint offers {' and '.join(usable)} but not client_secret_basic: spec clients "
+                "use what is offered, ChatGPT authenticates with client_secret_basic (auth.token_auth_methods)",
+            )
         probe.report.record(
             "auth.token_auth_methods",
             Status.FAIL,
@@ -480,6 +526,9 @@ def record_pkce(probe: Probe, metadata: dict[str, Any]) -> None:
     methods = metadata.get("code_challenge_methods_supported")
     evidence = [f"code_challenge_methods_supported: {methods}"]
     hint = "Support PKCE with S256 and list it in code_challenge_methods_supported (MCP authorization spec)."
+    if methods is None or "S256" not in methods:
+        # MCP clients must refuse to go on without S256 (2025-11-25, "Authorization Code Protection").
+        probe.learned.blocked_by = probe.learned.blocked_by or "auth.pkce"
     if methods is None:
         probe.report.record(
             "auth.pkce",
@@ -508,11 +557,13 @@ def record_registration(probe: Probe, metadata: dict[str, Any]) -> None:
             "auth.registration", Status.PASS, "client ID metadata documents are supported", evidence=evidence
         )
     else:
+        given = " (the doctor uses the one given with --client-id)" if probe.options.client_id else ""
         probe.report.record(
             "auth.registration",
             Status.WARN,
-            "no registration endpoint and no client ID metadata documents: only a pre-registered client works",
+            "no registration endpoint and no client ID metadata documents: only a pre-registered client "
+            f"works{given}",
             evidence=evidence,
-            hint="Enable dynamic client registration (RFC 7591), or register a client by hand and enter its ID "
-            "and secret in the ChatGPT app's advanced OAuth settings.",
+            hint="Enable dynamic client registration (RFC 7591) or client ID metadata documents, or register a "
+            "client by hand and enter its ID and secret in the ChatGPT app's advanced OAuth settings.",
         )

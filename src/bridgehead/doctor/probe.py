@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx
 import orjson
 
 from bridgehead import __version__
-from bridgehead.doctor.browser import Browser
+from bridgehead.doctor.browser import Browser, RedirectCatcher
 from bridgehead.doctor.report import Report
 
+if TYPE_CHECKING:
+    from bridgehead.doctor.client import RegisteredClient
+
 USER_AGENT = f"bridgehead-doctor/{__version__}"
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 CHATGPT_REDIRECT_URI = "https://chatgpt.com/connector_platform_oauth_redirect"
+CHATGPT_CALLBACK_PREFIX = "https://chatgpt.com/connector/oauth/"
+"""ChatGPT's other redirect URI form: this prefix and a per-connector callback id."""
 MAX_BODY_BYTES = 4 * 1024 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -36,17 +47,35 @@ class AuthMode(StrEnum):
     """Check OAuth discovery and the flow even if the server answers without credentials."""
 
 
-class ClientAuth(StrEnum):
-    """How the doctor authenticates its client at the token endpoint."""
+class Profile(StrEnum):
+    """Whose behaviour the doctor's OAuth client follows."""
 
+    CHATGPT = "chatgpt"
+    """ChatGPT's: its redirect URI, client_secret_basic, and the probes for ChatGPT's known failures."""
+    SPEC = "spec"
+    """A client conforming to the MCP authorization spec (2025-11-25) and nothing more: a loopback
+    redirect URI, the token endpoint method the server offers, no ChatGPT-specific probes."""
+
+
+class ClientAuth(StrEnum):
+    """How the doctor asks to authenticate its client at the token endpoint (it then authenticates
+    exactly as the registration says)."""
+
+    AUTO = "auto"
+    """The profile's choice: client_secret_basic where offered (ChatGPT's), else what the server offers."""
     BASIC = "basic"
     POST = "post"
     NONE = "none"
 
     @property
     def method(self) -> str:
-        """The RFC 7591 ``token_endpoint_auth_method`` name."""
-        return {"basic": "client_secret_basic", "post": "client_secret_post", "none": "none"}[self.value]
+        """The RFC 7591 ``token_endpoint_auth_method`` name (``auto`` asks for ChatGPT's)."""
+        return {
+            "auto": "client_secret_basic",
+            "basic": "client_secret_basic",
+            "post": "client_secret_post",
+            "none": "none",
+        }[self.value]
 
 
 @dataclass
@@ -54,7 +83,16 @@ class DoctorOptions:
     """What a doctor run does; the CLI's options, and what tests set directly."""
 
     auth: AuthMode = AuthMode.AUTO
-    client_auth: ClientAuth = ClientAuth.BASIC
+    profile: Profile = Profile.CHATGPT
+    client_auth: ClientAuth = ClientAuth.AUTO
+    client_id: str | None = None
+    """A pre-registered client: no registration, this client_id (and ``client_secret``) instead."""
+    client_secret: str | None = None
+    client_metadata_url: str | None = None
+    """An HTTPS URL of a client ID metadata document to use as the client_id where the server supports them."""
+    call_tool: str | None = None
+    """Also call this tool (with ``call_arguments``): to check a tool that needs more scopes (step-up)."""
+    call_arguments: dict[str, Any] | None = None
     interactive: bool = False
     browser: Browser | None = None
     """Where to send the user to sign in with ``interactive``; default: the system browser."""
@@ -77,6 +115,16 @@ class Unreachable(Exception):
 
 
 @dataclass
+class Refusal:
+    """A request the server refused, and how it answered the same request from a browser."""
+
+    what: str
+    automated: str
+    browser: str
+    browser_accepted: bool
+
+
+@dataclass
 class Learned:
     """What earlier checks found that later ones need."""
 
@@ -87,12 +135,50 @@ class Learned:
     resource_metadata: dict[str, Any] | None = None
     server_metadata: dict[str, Any] | None = None
     issuer: str | None = None
+    blocked_by: str | None = None
+    """The auth check whose failure forbids a conformant client to authorize at all."""
+    endpoints: dict[str, str] | None = None
+    """authorization_endpoint, token_endpoint and registration_endpoint the flow uses: the metadata's,
+    or the 2025-03-26 defaults at the server's origin when there is no metadata at all."""
     access_token: str | None = None
+    refresh_token: str | None = None
+    authorization_kind: str | None = None
+    """How the flow's own authorization request ended without a browser (``client.Outcome``)."""
+    authorization_error: str | None = None
+    """The ``error`` its redirect back carried, if any."""
+    requested_scope: str | None = None
+    """The scope of the last authorization request (None: omitted)."""
+    granted_scope: str | None = None
+    """The scope the last token response granted (None: not said)."""
+    redirects: list[str] = field(default_factory=list)
+    """3xx answers on protocol paths (well-known metadata, the MCP endpoint), as evidence lines."""
+    refusals: list[Refusal] = field(default_factory=list)
+    differences: list[tuple[str, str]] = field(default_factory=list)
+    """("chatgpt" or "spec", what fails only for that kind of client)."""
+    step_up: list[str] = field(default_factory=list)
+    """Evidence of step-up authorizations (403 insufficient_scope), in order."""
+    step_ups: int = 0
+    """Step-up re-authorizations so far."""
+    step_up_verdict: Any = None
+    """How the last step-up ended (an ``oauth.StepUpVerdict``)."""
+    challenges: list[tuple[str, Any]] = field(default_factory=list)
+    """Every ``_meta["mcp/www_authenticate"]`` a tool result carried: (where, value)."""
     transport: str | None = None
     """"streamable" or "sse": the transport the tool checks use."""
     transport_url: str | None = None
     peer_certificate: dict[str, Any] | None = None
     """The server's TLS certificate as ``ssl.getpeercert()`` describes it."""
+    client: RegisteredClient | None = None
+    """The client the OAuth flow used (registered, pre-registered or a metadata document URL)."""
+
+    def differ(self, fails_for: str, what: str) -> None:
+        """Note something that fails only for ChatGPT (``"chatgpt"``) or only for spec clients (``"spec"``)."""
+        if (fails_for, what) not in self.differences:
+            self.differences.append((fails_for, what))
+
+
+StepUp = Callable[[str | None], Awaitable[str | None]]
+"""Re-authorize for a challenge's scope (None: none named); the new access token, or None."""
 
 
 class Probe:
@@ -110,14 +196,29 @@ class Probe:
             follow_redirects=False,
             headers={"user-agent": USER_AGENT},
         )
+        self.catcher: RedirectCatcher | None = None
+        """The loopback listener for authorization responses (interactive runs and the spec profile)."""
+        self.step_up: StepUp | None = None
+        """Set once the OAuth flow holds a client: how a 403 insufficient_scope is answered."""
+        self.step_up_lock = anyio.Lock()
+        self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Probe:
+        if self.options.interactive or self.options.profile is Profile.SPEC:
+            # Listening for the whole run, so a step-up sign-in can come back to the same redirect URI.
+            self.catcher = await self._stack.enter_async_context(RedirectCatcher())
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self._stack.aclose()
         await self.http.aclose()
+
+    @property
+    def chatgpt(self) -> bool:
+        """Whether the doctor emulates ChatGPT (and runs the probes for its known failures)."""
+        return self.options.profile is Profile.CHATGPT
 
     @property
     def https(self) -> bool:

@@ -25,20 +25,29 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.tool_name_validation import validate_tool_name
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bridgehead.doctor.challenges import tool_challenge_problems
 from bridgehead.doctor.probe import Probe
 from bridgehead.doctor.report import Status, excerpt, shorten
+from bridgehead.doctor.schemas import dialect_problems
 from bridgehead.doctor.transport import explain_mcp, needs_token, open_session, validation_lines
+
+WWW_AUTHENTICATE = "mcp/www_authenticate"
 
 TOOL_CHECKS = (
     "tools.list",
     "tools.schemas",
+    "tools.schema_dialect",
     "tools.descriptions",
     "tools.annotations",
+    "tools.hints",
     "tools.security_schemes",
+    "tools.www_authenticate",
+    "tools.call",
     "tools.search",
     "tools.fetch",
     "tools.response_size",
 )
+HINTS = ("readOnlyHint", "destructiveHint", "openWorldHint")
 MAX_PAGES = 50
 MIN_DESCRIPTION = 20
 DEFAULT_QUERIES = ("test", "information", "help")
@@ -93,6 +102,7 @@ async def check_tools(probe: Probe) -> None:
             report.record(check_id, Status.SKIP, message)
         return
     sizes = Sizes()
+    listing: Listing | None = None
     try:
         with anyio.fail_after(probe.options.timeout * 10):
             async with open_session(probe, learned.transport, learned.transport_url) as (session, _):
@@ -102,15 +112,20 @@ async def check_tools(probe: Probe) -> None:
                     return
                 sizes.responses["tools/list"] = listing.size
                 record_schemas(probe, listing)
+                record_dialect(probe, listing)
                 record_descriptions(probe, listing)
                 record_annotations(probe, listing)
+                record_hints(probe, listing)
                 record_security_schemes(probe, listing)
                 await check_search_and_fetch(probe, session, listing, sizes)
+                await check_call(probe, session, listing, sizes)
     except Exception as exc:
         message = f"the MCP session failed: {explain_mcp(exc)}"
         if report.get("tools.list") is None:
             report.record("tools.list", Status.FAIL, message)
         report.skip_unrecorded(message, stage="tools")
+    if listing is not None:
+        await check_www_authenticate(probe, listing)
     record_sizes(probe, sizes)
 
 
@@ -138,11 +153,15 @@ async def list_tools(probe: Probe, session: ClientSession) -> Listing | None:
             )
             return None
         except MCPError as exc:
+            stepped = probe.learned.step_up
             probe.report.record(
                 "tools.list",
                 Status.FAIL,
                 f"tools/list failed: JSON-RPC error {exc.code}: {exc.message}",
-                hint="Implement tools/list and declare the tools capability.",
+                evidence=stepped[-4:],
+                hint="The server asked for more scopes: see oauth.step_up."
+                if stepped
+                else "Implement tools/list and declare the tools capability.",
             )
             return None
         pages += 1
@@ -253,6 +272,47 @@ def schema_problem(schema: Any) -> str | None:
     return None
 
 
+def record_dialect(probe: Probe, listing: Listing) -> None:
+    """``tools.schema_dialect``: valid schemas that still use forms ChatGPT rejects (pre-2020-12)."""
+    found: list[str] = []
+    doubts: list[str] = []
+    for tool in listing.tools:
+        name = tool.get("name")
+        for key in ("inputSchema", "outputSchema"):
+            schema = tool.get(key)
+            if schema is None or schema_problem(schema):
+                continue  # missing, or invalid: tools.schemas says so
+            problems, warnings = dialect_problems(schema, f"{name}.{key}")
+            found += problems
+            doubts += warnings
+    hint = (
+        "Emit JSON Schema 2020-12: prefixItems instead of an items array, items instead of additionalItems, "
+        "dependentRequired/dependentSchemas instead of dependencies, numeric exclusiveMinimum/Maximum, $id, "
+        "$defs, and no $schema naming draft-07 or older (zod-to-json-schema: target jsonSchema2020-12 or "
+        "openApi3). ChatGPT reads every schema as 2020-12."
+    )
+    if found:
+        probe.report.record(
+            "tools.schema_dialect",
+            Status.FAIL,
+            f"{len(found)} schema construct(s) ChatGPT rejects",
+            evidence=found + doubts,
+            hint=hint,
+        )
+    elif doubts:
+        probe.report.record(
+            "tools.schema_dialect",
+            Status.WARN,
+            f"{len(doubts)} schema(s) declare an older draft (their forms mean the same in 2020-12)",
+            evidence=doubts,
+            hint=hint,
+        )
+    else:
+        probe.report.record(
+            "tools.schema_dialect", Status.PASS, "every schema uses JSON Schema 2020-12 forms only"
+        )
+
+
 def record_descriptions(probe: Probe, listing: Listing) -> None:
     """``tools.descriptions``: the model picks tools by their descriptions."""
     weak = []
@@ -313,6 +373,30 @@ def record_annotations(probe: Probe, listing: Listing) -> None:
         probe.report.record(
             "tools.annotations", Status.PASS, "no read-only tool looks like a write", evidence=evidence
         )
+
+
+def record_hints(probe: Probe, listing: Listing) -> None:
+    """``tools.hints``: readOnlyHint, destructiveHint and openWorldHint set on every tool, so ChatGPT
+    does not fall back to the spec's pessimistic defaults (a write, destructive, open world)."""
+    missing: list[str] = []
+    for tool in listing.tools:
+        annotations = tool.get("annotations")
+        hints: dict[str, Any] = annotations if isinstance(annotations, dict) else {}
+        absent = [hint for hint in HINTS if not isinstance(hints.get(hint), bool)]
+        if absent:
+            missing.append(f"{tool.get('name')}: no {', '.join(absent)}")
+    if missing:
+        probe.report.record(
+            "tools.hints",
+            Status.WARN,
+            f"{len(missing)} tool(s) leave hints unset",
+            evidence=missing,
+            hint="Set readOnlyHint, destructiveHint and openWorldHint explicitly on every tool: unset, ChatGPT "
+            "assumes a write that may destroy data and reach the open world, asks users to confirm every call, "
+            "and Plus/Pro plans (read-only connectors) do not offer the tool.",
+        )
+    else:
+        probe.report.record("tools.hints", Status.PASS, f"all {len(listing.tools)} tools set all three hints")
 
 
 def write_verb(name: str, description: str) -> str | None:
@@ -407,11 +491,15 @@ def security_schemes(tool: dict[str, Any]) -> Any:
 
 
 async def call_tool(
-    session: ClientSession, name: str, arguments: dict[str, Any]
+    session: ClientSession, name: str, arguments: dict[str, Any], probe: Probe | None = None
 ) -> tuple[dict[str, Any], int]:
-    """A raw tools/call result (validated by the SDK against the MCP schema) and its size in bytes."""
+    """A raw tools/call result (validated by the SDK against the MCP schema) and its size in bytes;
+    a ``mcp/www_authenticate`` it carries is kept for ``tools.www_authenticate``."""
     request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
     raw = (await session.send_request(request, WireResult)).model_dump()
+    meta = raw.get("_meta")
+    if probe is not None and isinstance(meta, dict) and WWW_AUTHENTICATE in meta:
+        probe.learned.challenges.append((f"tools/call {name}", meta[WWW_AUTHENTICATE]))
     return raw, len(orjson.dumps(raw))
 
 
@@ -504,7 +592,7 @@ async def check_search(
     evidence: list[str] = []
     for query in queries:
         try:
-            raw, size = await call_tool(session, "search", {"query": query})
+            raw, size = await call_tool(session, "search", {"query": query}, probe)
         except (MCPError, ValidationError) as exc:
             report.record(
                 "tools.search", Status.FAIL, f"search failed: {error_text(exc)}", evidence=evidence, hint=hint
@@ -607,7 +695,7 @@ async def check_fetch(
         )
         return
     try:
-        raw, size = await call_tool(session, "fetch", {"id": document_id})
+        raw, size = await call_tool(session, "fetch", {"id": document_id}, probe)
     except (MCPError, ValidationError) as exc:
         report.record("tools.fetch", Status.FAIL, f"fetch failed: {error_text(exc)}", hint=hint)
         return
@@ -652,6 +740,125 @@ async def check_fetch(
         f"{len(payload['text'])} characters of {payload['title']!r}, in ChatGPT's shape",
         evidence=evidence,
     )
+
+
+async def check_call(probe: Probe, session: ClientSession, listing: Listing, sizes: Sizes) -> None:
+    """``tools.call``: the tool --call-tool names answers (through a step-up, if it needs one)."""
+    name = probe.options.call_tool
+    report = probe.report
+    if not name:
+        report.record("tools.call", Status.NA, "not asked for (--call-tool names a tool to call)")
+        return
+    if listing.get(name) is None:
+        report.record(
+            "tools.call",
+            Status.FAIL,
+            f"no tool named {name!r}",
+            hint="Name one of the tools tools/list shows.",
+        )
+        return
+    arguments = probe.options.call_arguments or {}
+    try:
+        raw, size = await call_tool(session, name, arguments, probe)
+    except (MCPError, ValidationError) as exc:
+        report.record(
+            "tools.call",
+            Status.FAIL,
+            f"{name} failed: {error_text(exc)}",
+            evidence=probe.learned.step_up[-4:],
+            hint="See oauth.step_up if the server asked for more scopes.",
+        )
+        return
+    sizes.responses[f"{name}(…)"] = size
+    evidence = [f"{name}({excerpt(arguments, 120)}) → {excerpt(raw, 300)}"]
+    if sign_in_needed(raw):
+        report.record(
+            "tools.call", Status.SKIP, f"{name} asks for sign-in (mcp/www_authenticate): run with --interactive",
+            evidence=evidence,
+        )  # fmt: skip
+    elif raw.get("isError"):
+        report.record("tools.call", Status.WARN, f"{name} answered with an error result", evidence=evidence)
+    else:
+        report.record("tools.call", Status.PASS, f"{name} answered", evidence=evidence)
+
+
+async def check_www_authenticate(probe: Probe, listing: Listing) -> None:
+    """``tools.www_authenticate``: every ``mcp/www_authenticate`` a result carried is a Bearer
+    challenge with error and error_description; on a mixed-auth server, a tool that declares only
+    oauth2 is called once without a token to see its challenge."""
+    evidence: list[str] = []
+    await call_anonymously(probe, listing, evidence)
+    challenges = probe.learned.challenges
+    if not challenges:
+        probe.report.record(
+            "tools.www_authenticate",
+            Status.NA,
+            "no tool result carried mcp/www_authenticate",
+            evidence=evidence,
+        )
+        return
+    problems: list[str] = []
+    warnings: list[str] = []
+    for where, value in challenges:
+        found, doubts = tool_challenge_problems(value)
+        problems += [f"{where}: {line}" for line in found]
+        warnings += [f"{where}: {line}" for line in doubts]
+        evidence.append(f"{where}: {excerpt(value, 300)}")
+    hint = (
+        'Return the challenge as _meta["mcp/www_authenticate"]: ["Bearer resource_metadata=\\"https://…/.well-known/'
+        'oauth-protected-resource/mcp\\", error=\\"insufficient_scope\\", error_description=\\"…\\""]: ChatGPT '
+        "starts linking only from a Bearer challenge that carries error and error_description."
+    )
+    if problems:
+        probe.report.record(
+            "tools.www_authenticate",
+            Status.FAIL,
+            f"{len(problems)} malformed challenge(s)",
+            evidence=problems + warnings + evidence,
+            hint=hint,
+        )
+    elif warnings:
+        probe.report.record(
+            "tools.www_authenticate", Status.WARN, "challenges without resource_metadata",
+            evidence=warnings + evidence, hint=hint,
+        )  # fmt: skip
+    else:
+        probe.report.record(
+            "tools.www_authenticate",
+            Status.PASS,
+            f"{len(challenges)} challenge(s), each with error and error_description",
+            evidence=evidence,
+        )
+
+
+async def call_anonymously(probe: Probe, listing: Listing, evidence: list[str]) -> None:
+    """On a mixed-auth server, call ``search`` without a token when it declares only oauth2: ChatGPT
+    does so before the user has linked, and expects a challenge back."""
+    learned = probe.learned
+    mixed = not learned.auth_required and learned.resource_metadata is not None
+    tool = listing.get("search")
+    schemes = security_schemes(tool) if tool is not None else None
+    if not mixed or tool is None or not string_property(tool, "query") or not isinstance(schemes, list):
+        return
+    kinds = {s.get("type") for s in schemes if isinstance(s, dict)}
+    if (
+        "noauth" in kinds
+        or "oauth2" not in kinds
+        or learned.transport is None
+        or learned.transport_url is None
+    ):
+        return
+    try:
+        with anyio.fail_after(probe.options.timeout * 3):
+            async with open_session(probe, learned.transport, learned.transport_url, anonymous=True) as (
+                session,
+                _,
+            ):
+                raw, _ = await call_tool(session, "search", {"query": "test"}, probe)
+    except Exception as exc:
+        evidence.append(f"search without a token → {explain_mcp(exc)}")
+        return
+    evidence.append(f"search without a token (it declares oauth2 only) → {excerpt(raw, 300)}")
 
 
 def error_text(exc: Exception) -> str:

@@ -29,6 +29,8 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION, M
 from pydantic import ValidationError
 
 from bridgehead import __version__
+from bridgehead.doctor import firewall
+from bridgehead.doctor.bearer import BearerAuth
 from bridgehead.doctor.probe import USER_AGENT, AuthMode, Probe, Unreachable, describe, explain, is_loopback
 from bridgehead.doctor.report import Status, excerpt, shorten
 
@@ -96,6 +98,7 @@ async def check_url(probe: Probe) -> bool:
     record_scheme(probe)
     probe.learned.first_contact = first
     probe.learned.auth_required = first.status_code == 401
+    await firewall.compare(probe, first, f"POST {urlsplit(probe.url).path or '/'} (initialize)")
     await record_endpoint(probe, first)
     return report.status("url.endpoint") is not Status.FAIL
 
@@ -315,12 +318,19 @@ async def streamable_sibling(probe: Probe, evidence: list[str]) -> str | None:
 def needs_token(probe: Probe) -> str:
     """Why checks behind the bearer token could not run."""
     report = probe.report
-    if report.status("oauth.authorize") is Status.SKIP and not probe.options.interactive:
+    authorize = report.get("oauth.authorize")
+    signs_in = (
+        authorize is not None and authorize.status is Status.SKIP and "--interactive" in authorize.message
+    )
+    if signs_in and not probe.options.interactive:
         return "needs an access token: run with --interactive to sign in"
     failed = report.first_failed(
         "oauth.token",
+        "oauth.iss",
         "oauth.authorize",
+        "oauth.cimd",
         "oauth.register",
+        "auth.pkce",
         "auth.server_metadata",
         "auth.protected_resource",
         "auth.challenge",
@@ -574,24 +584,27 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]
 # -- MCP sessions over the SDK -------------------------------------------------------------------
 
 
-def sdk_http_client(probe: Probe, url: str, *, timeout: float | None = None) -> httpx2.AsyncClient:
-    """The SDK's HTTP client for ``url``: bounded, with the doctor's TLS trust, and the access token
-    only when ``url`` is the MCP server's own origin."""
-    headers = {"user-agent": USER_AGENT}
-    token = probe.learned.access_token
-    if token and probe.same_origin(url):
-        headers["authorization"] = f"Bearer {token}"
+def sdk_http_client(
+    probe: Probe, url: str, *, timeout: float | None = None, anonymous: bool = False
+) -> httpx2.AsyncClient:
+    """The SDK's HTTP client for ``url``: bounded, with the doctor's TLS trust, and (unless
+    ``anonymous``) the access token on requests to the MCP server's own origin only, with step-up
+    on 403 insufficient_scope."""
     seconds = timeout or probe.options.timeout
     return httpx2.AsyncClient(
-        headers=headers, timeout=httpx2.Timeout(seconds), verify=probe.ssl_context, follow_redirects=False
+        headers={"user-agent": USER_AGENT},
+        timeout=httpx2.Timeout(seconds),
+        verify=probe.ssl_context,
+        follow_redirects=False,
+        auth=None if anonymous else BearerAuth(probe),
     )
 
 
 @asynccontextmanager
-async def streamable_streams(probe: Probe, url: str) -> AsyncIterator[Any]:
+async def streamable_streams(probe: Probe, url: str, *, anonymous: bool = False) -> AsyncIterator[Any]:
     """The read and write streams of a Streamable HTTP connection to ``url``."""
     async with (
-        sdk_http_client(probe, url) as client,
+        sdk_http_client(probe, url, anonymous=anonymous) as client,
         streamable_http_client(url, http_client=client) as streams,
     ):
         yield streams
@@ -599,13 +612,14 @@ async def streamable_streams(probe: Probe, url: str) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def open_session(
-    probe: Probe, kind: str, url: str
+    probe: Probe, kind: str, url: str, *, anonymous: bool = False
 ) -> AsyncIterator[tuple[ClientSession, types.InitializeResult]]:
-    """An initialized SDK session over ``kind`` ("streamable" or "sse") at ``url``."""
+    """An initialized SDK session over ``kind`` ("streamable" or "sse") at ``url`` (without the
+    access token when ``anonymous``)."""
     timeout = probe.options.timeout
     if kind == "streamable":
         async with (
-            streamable_streams(probe, url) as (read, write),
+            streamable_streams(probe, url, anonymous=anonymous) as (read, write),
             ClientSession(read, write, read_timeout_seconds=timeout, client_info=CLIENT_INFO) as session,
         ):
             yield session, await session.initialize()
@@ -616,7 +630,7 @@ async def open_session(
         timeout: httpx2.Timeout | None = None,
         auth: httpx2.Auth | None = None,
     ) -> httpx2.AsyncClient:
-        client = sdk_http_client(probe, url, timeout=probe.options.timeout * 6)
+        client = sdk_http_client(probe, url, timeout=probe.options.timeout * 6, anonymous=anonymous)
         if headers:
             client.headers.update(headers)
         return client
