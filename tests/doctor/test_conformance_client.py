@@ -101,7 +101,7 @@ def test_every_expected_failure_has_a_reason_in_the_readme() -> None:
     reasons = read_baseline()
     assert all(reasons.values()), f"entries without a reason: {[s for s, r in reasons.items() if not r]}"
     readme = README.read_text()
-    table = readme[readme.index("### Conformance of the doctor's OAuth client") :]
+    table = readme[readme.index("### The doctor's OAuth client (client scenarios)") :]
     for scenario, reason in reasons.items():
         assert f"`{scenario}`" in table and reason in table, f"README lacks {scenario}: {reason}"
 
