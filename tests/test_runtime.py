@@ -22,7 +22,9 @@ async def test_readiness_before_start(tmp_path: Path) -> None:
         await runtime.database.close()
 
 
-async def test_full_server_on_each_store(server_factory: Callable[..., RunningServer], store_url: str) -> None:
+async def test_full_server_on_each_store(
+    server_factory: Callable[..., RunningServer], store_url: str
+) -> None:
     server = server_factory(store={"url": store_url})
     async with Client(server.mcp_url) as client:
         found = await client.call_tool("search", {"query": '"bring your own device"'})
