@@ -39,6 +39,7 @@ import jwt
 import orjson
 
 from bridgehead import __version__
+from bridgehead.auth.keys import ASYMMETRIC_ALGORITHMS
 from bridgehead.auth.redirect_uris import LOOPBACK_HOSTS, RedirectURIError, check_redirect_uris, split_url
 from bridgehead.ssrf import AddressGuard, BlockedAddressError, guarded_async_transport
 
@@ -54,18 +55,7 @@ JWKS_REFETCH_INTERVAL = 30.0
 
 AUTH_METHODS = ("none", "private_key_jwt")
 GRANT_TYPES = ("authorization_code", "refresh_token")
-SIGNING_ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
+SIGNING_ALGORITHMS = ASYMMETRIC_ALGORITHMS
 LOOPBACK_HINT = (
     "client metadata documents must come from a public address "
     "(auth.cimd_allow_insecure_loopback = true allows loopback, for tests only)"

@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bridgehead.auth.keys import ASYMMETRIC_ALGORITHMS
 from bridgehead.auth.server.authorize import PageError, consent_page, unpack_request
 from bridgehead.auth.service import AuthService
 from bridgehead.auth.users import UserError
@@ -61,18 +62,7 @@ JWKS_REFETCH_INTERVAL = 30.0
 UPSTREAM_TIMEOUT = 10.0
 CLOCK_LEEWAY = 60
 # Asymmetric algorithms only: "none" and the HMAC family are never accepted for ID tokens.
-SIGNING_ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
+SIGNING_ALGORITHMS = ASYMMETRIC_ALGORITHMS
 MAX_CLAIM_LENGTH = 255
 
 

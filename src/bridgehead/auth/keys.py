@@ -27,6 +27,20 @@ from bridgehead.store.models import SigningKeyRow
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "ES256"
+# Asymmetric JWS algorithms Bridgehead accepts from others (client assertions, upstream ID tokens):
+# never "none" or the HMAC family, whose "key" would be public.
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 RELOAD_INTERVAL = 60.0
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 

@@ -41,6 +41,7 @@ from bridgehead.connectors.base import (
     ToolHints,
     ToolOutput,
 )
+from bridgehead.connectors.schema_keywords import SUBSCHEMA, SUBSCHEMA_LISTS, SUBSCHEMA_MAPS
 
 logger = logging.getLogger(__name__)
 
@@ -106,20 +107,9 @@ def _hints(annotations: types.ToolAnnotations | None) -> ToolHints:
 # refuses a tool whose schema uses older forms. Upstream servers written against draft-07 or
 # draft-04 still send them; the relay rewrites each to its 2020-12 equivalent.
 
-_SUBSCHEMA = (
-    "additionalProperties",
-    "items",
-    "not",
-    "if",
-    "then",
-    "else",
-    "contains",
-    "propertyNames",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-)
-_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
+_SUBSCHEMA = SUBSCHEMA
+_SUBSCHEMA_LISTS = SUBSCHEMA_LISTS
+_SUBSCHEMA_MAPS = (*SUBSCHEMA_MAPS, "$defs")
 
 
 def _ref_2020_12(ref: str) -> str:

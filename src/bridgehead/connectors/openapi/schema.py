@@ -21,23 +21,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from bridgehead.connectors.openapi.spec import OpenAPIDocument
+from bridgehead.connectors.schema_keywords import SUBSCHEMA, SUBSCHEMA_LISTS, SUBSCHEMA_MAPS
 
-_SUBSCHEMA = frozenset(
-    {
-        "additionalProperties",
-        "items",
-        "not",
-        "if",
-        "then",
-        "else",
-        "contains",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-    }
-)
-_SUBSCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
+_SUBSCHEMA = frozenset(SUBSCHEMA)
+_SUBSCHEMA_LISTS = frozenset(SUBSCHEMA_LISTS)
+_SUBSCHEMA_MAPS = frozenset(SUBSCHEMA_MAPS)
 _DROPPED = frozenset(
     {
         "discriminator",
