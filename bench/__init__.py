@@ -1,0 +1,1 @@
+"""Bridgehead's benchmarks: run with ``python -m bench`` (see bench/README.md)."""
