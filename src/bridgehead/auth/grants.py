@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 
 from bridgehead.auth.errors import invalid_grant
 from bridgehead.auth.opaque import hash_secret, new_secret
@@ -221,34 +221,20 @@ class GrantStore:
                 .where(AuthorizationCodeRow.user_id == user_id, AuthorizationCodeRow.used_at.is_(None))
                 .values(used_at=int(time.time()))
             )
-            families = (
-                (
-                    await conn.execute(
-                        select(RefreshTokenRow.family_id)
-                        .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
-                        .distinct()
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        for family in families:
-            await self.revoke_family(family)
-        return len(families)
+        return await self._revoke_families(RefreshTokenRow.user_id == user_id)
 
     async def revoke_client(self, client_id: str) -> int:
+        """Revoke every grant held by a client; returns how many families."""
+        return await self._revoke_families(RefreshTokenRow.client_id == client_id)
+
+    async def _revoke_families(self, holder: ColumnElement[bool]) -> int:
         async with self.database.connect() as conn:
-            families = (
-                (
-                    await conn.execute(
-                        select(RefreshTokenRow.family_id)
-                        .where(RefreshTokenRow.client_id == client_id, RefreshTokenRow.revoked_at.is_(None))
-                        .distinct()
-                    )
-                )
-                .scalars()
-                .all()
+            query = (
+                select(RefreshTokenRow.family_id)
+                .where(holder, RefreshTokenRow.revoked_at.is_(None))
+                .distinct()
             )
+            families = (await conn.execute(query)).scalars().all()
         for family in families:
             await self.revoke_family(family)
         return len(families)
