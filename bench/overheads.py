@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 import orjson
 import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,6 +39,7 @@ from bridgehead.store import Database
 
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM_SERVER = ROOT / "tests" / "connectors" / "upstream_server.py"
 
 
 @dataclass(frozen=True)
@@ -180,9 +183,11 @@ async def connector_figures(calls: int, rounds: int, workdir: Path) -> list[Figu
     ]
     sys.path.insert(0, str(ROOT))
     try:
-        async with running(
-            {"mcp": {"stateless": True, "json_response": True}, "connectors": connectors}, workdir
-        ) as http:
+        async with (
+            running(
+                {"mcp": {"stateless": True, "json_response": True}, "connectors": connectors}, workdir
+            ) as http,
+        ):
             runtime = http._transport.app.state.runtime  # type: ignore[attr-defined]
             documents = next(c for c in runtime.connectors if c.name == "docs")
             cases: list[tuple[str, bytes, str, Callable[[], Awaitable[object]]]] = [
@@ -195,6 +200,31 @@ async def connector_figures(calls: int, rounds: int, workdir: Path) -> list[Figu
                 through = await timed(calls, rounds, lambda body=body: call(http, body))  # type: ignore[misc]
                 bare = await timed(calls, rounds, direct)
                 figures.append(Figure(f"{label} via /mcp", baseline, through, bare))
+        # The relay on its own server: the same official SDK client Bridgehead uses, straight to the
+        # upstream, is the baseline.
+        upstream = {
+            "type": "upstream",
+            "name": "up",
+            "tool_prefix": "up_",
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": [str(UPSTREAM_SERVER), "stdio"],
+            "allow": ["add"],
+        }
+        (workdir / "up").mkdir(exist_ok=True)
+        parameters = StdioServerParameters(command=sys.executable, args=[str(UPSTREAM_SERVER), "stdio"])
+        async with (
+            Client(parameters, mode="legacy") as upstream_client,
+            running(
+                {"mcp": {"stateless": True, "json_response": True}, "connectors": [upstream]}, workdir / "up"
+            ) as http,
+        ):
+            body = tool_call("up_add", {"a": 2, "b": 3})
+            through = await timed(calls, rounds, lambda: call(http, body))
+            bare = await timed(calls, rounds, lambda: upstream_client.call_tool("add", {"a": 2, "b": 3}))
+            figures.append(
+                Figure("upstream add (stdio) via /mcp", "the SDK client calling the upstream", through, bare)
+            )
     finally:
         await backend_client.aclose()
         stop_backend()
