@@ -19,18 +19,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from bench.corpus import CompanyProse
-from bench.http_overhead import (
-    FLOOR,
-    REQUEST_HEADERS,
-    STATELESS,
-    Target,
-    check_search,
-    measure_served,
-    open_session,
-    server_command,
-    undisturbed,
-    write_requests,
-)
+from bench.http_overhead import FLOOR, STATELESS, Target, measure_served, server_command, undisturbed
+from bench.mcp_client import REQUEST_HEADERS, check_search, open_session, write_requests
 from bench.processes import ServerProcess, free_port, pinned_server
 from bench.queries import query_mix
 from bench.stats import LoadFigures

@@ -36,11 +36,13 @@ class MachineFacts:
     sqlite: str
     packages: dict[str, str]
     wrk: str
+    revision: str
 
     def markdown(self) -> str:
         versions = ", ".join(f"{name} {version}" for name, version in self.packages.items())
         return "\n".join(
             [
+                f"- Bridgehead source: {self.revision}",
                 f"- CPU: {self.cpu_model}, `nproc` = {self.cpus}",
                 f"- Kernel: {self.kernel}; Python {self.python}; SQLite {self.sqlite}",
                 f"- Packages: {versions}",
@@ -73,6 +75,32 @@ def machine_facts() -> MachineFacts:
         sqlite=sqlite3.sqlite_version,
         packages=packages,
         wrk=wrk_version() if shutil.which("wrk") else "",
+        revision=source_revision(),
+    )
+
+
+def source_revision() -> str:
+    """The commit the code under test comes from, and whether src/ differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"commit {head}" + (
+        f" plus uncommitted changes to {len(changed)} file(s) in src/" if changed else ""
     )
 
 

@@ -166,7 +166,9 @@ def render_search(results: Sequence[SizeResult]) -> str:
     lines = [
         "## 2. Search latency as the corpus grows (SQLite FTS5, default store)",
         "",
-        f"Each corpus is indexed from scratch with `DocumentsConnector.reindex`, then the mix of "
+        "Each corpus is indexed from scratch with `DocumentsConnector.reindex`, and again with plain sqlite3 "
+        "into the same tables (`bench/index_floor.py`: Bridgehead's parser, `executemany` in batches of "
+        "the indexer's size) as the indexing floor. Then the mix of "
         f"{len(base.timings)} queries is run once untimed, then in timed passes, one call at a time, in-process "
         f"on CPU {SERVER_CORE}. A pass during which other processes used {QUIET_SHARE:.0%} of that core or more "
         f"is discarded. Ratios are against the {_size(base.size)} corpus.",
@@ -180,6 +182,8 @@ def render_search(results: Sequence[SizeResult]) -> str:
                 f"{r.corpus.bytes / 2**20:.1f}",
                 f"{r.index.seconds:.1f}",
                 _count(r.index.documents_per_second),
+                _count(r.floor_documents_per_second),
+                _x(ratio(r.index.documents_per_second, r.floor_documents_per_second)),
                 f"{r.index.database_bytes / 2**20:.0f}",
                 str(len(r.latencies())),
                 _ms(r.p50_ms()),
@@ -196,6 +200,8 @@ def render_search(results: Sequence[SizeResult]) -> str:
             "Text MiB",
             "Index s",
             "Indexed docs/s",
+            "plain sqlite3 docs/s",
+            "÷ plain",
             "Store MiB",
             "Searches",
             "p50 ms",
@@ -314,7 +320,9 @@ def headline(results: Results) -> list[str]:
             f"- Search over {last.size:,} documents: p50 {_ms(last.p50_ms())} ms "
             f"({_x(ratio(last.p50_ms(), base.p50_ms()))} the {base.size:,}-document figure), "
             f"p99 {_ms(last.p99_ms())} ms ({_x(ratio(last.p99_ms(), base.p99_ms()))}); "
-            f"indexing ran at {last.index.documents_per_second:,.0f} documents/s."
+            f"indexing ran at {last.index.documents_per_second:,.0f} documents/s "
+            f"({_x(ratio(last.index.documents_per_second, last.floor_documents_per_second))} plain sqlite3's "
+            f"{last.floor_documents_per_second:,.0f})."
         )
     return lines
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvloop
 
 from bench.corpus import CompanyProse
+from bench.index_floor import index_floor
 from bench.machine import (
     QUIET_SHARE,
     SERVER_CORE,
@@ -50,6 +51,8 @@ class SizeResult:
     size: int
     corpus: CorpusFigures
     index: IndexFigures
+    floor_documents_per_second: float
+    """The same corpus indexed with plain sqlite3 (bench/index_floor.py)."""
     passes: TimedPasses
 
     @property
@@ -144,9 +147,11 @@ def run_search_scaling(
             workspace, corpus = open_workspace(workdir, size, seed)
             progress(f"search: indexing {size:,} documents")
             index = uvloop.run(index_workspace(workspace))
+            progress(f"search: indexing {size:,} documents with plain sqlite3 (the floor)")
+            floor_documents, floor_seconds = index_floor(workspace)
             progress(f"search: {len(queries)} queries x {rounds} rounds over {size:,} documents")
             passes = uvloop.run(time_queries(workspace, queries, rounds, budget_s))
-            results.append(SizeResult(size, corpus, index, passes))
+            results.append(SizeResult(size, corpus, index, floor_documents / floor_seconds, passes))
     finally:
         restore_priority(niceness)
         pin_to(previous)
