@@ -16,7 +16,15 @@ import uvloop
 from bench.breakdown import run_breakdown
 from bench.corpus import DEFAULT_SEED
 from bench.http_overhead import run_http_overhead
-from bench.machine import SERVER_CORE, SetupError, pin_to, require_cores, require_event_loop, require_wrk
+from bench.machine import (
+    SERVER_CORE,
+    SetupError,
+    pin_to,
+    require_cores,
+    require_event_loop,
+    require_wrk,
+    source_revision,
+)
 from bench.report import Results, render_report
 from bench.search_scaling import run_search_scaling
 from bench.workspace import Workspace, index_from_scratch, open_workspace
@@ -35,6 +43,7 @@ class Plan:
     seconds: float
     warmup: float
     repeats: int
+    breakdown_repeats: int
     http_documents: int
     rounds: int
     budget_s: float
@@ -106,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup", type=float, help="warm-up seconds before each http run (default 2; quick 1)"
     )
     parser.add_argument(
-        "--repeats", type=int, help="runs per http cell, targets taking turns (default 3; quick 1)"
+        "--repeats",
+        type=int,
+        help="runs per http cell, targets taking turns (default 3, breakdown 5; quick 1)",
     )
     parser.add_argument(
         "--http-docs", type=parse_size, default=1000, help="corpus size http and breakdown serve"
@@ -134,6 +145,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         seconds=args.seconds or (3.0 if quick else 10.0),
         warmup=args.warmup or (1.0 if quick else 2.0),
         repeats=max(1, args.repeats or (1 if quick else 3)),
+        # Its increments are small differences between two targets: more runs narrow the noise.
+        breakdown_repeats=max(1, args.repeats or (1 if quick else 5)),
         http_documents=args.http_docs,
         rounds=max(1, args.rounds or (5 if quick else 30)),
         budget_s=60.0 if quick else 300.0,
@@ -202,7 +215,7 @@ def run(plan: Plan, results: Results) -> None:
             level=BREAKDOWN_LEVEL,
             seconds=plan.seconds,
             warmup=plan.warmup,
-            repeats=plan.repeats,
+            repeats=plan.breakdown_repeats,
             progress=progress,
         )
 
@@ -211,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     plan = make_plan(args)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
-    results = Results(command, datetime.now(UTC), 0.0, "defaults")
+    results = Results(command, datetime.now(UTC), 0.0, "defaults", source_revision())
     began = time.monotonic()
     try:
         run(plan, results)

@@ -36,13 +36,11 @@ class MachineFacts:
     sqlite: str
     packages: dict[str, str]
     wrk: str
-    revision: str
 
     def markdown(self) -> str:
         versions = ", ".join(f"{name} {version}" for name, version in self.packages.items())
         return "\n".join(
             [
-                f"- Bridgehead source: {self.revision}",
                 f"- CPU: {self.cpu_model}, `nproc` = {self.cpus}",
                 f"- Kernel: {self.kernel}; Python {self.python}; SQLite {self.sqlite}",
                 f"- Packages: {versions}",
@@ -75,7 +73,6 @@ def machine_facts() -> MachineFacts:
         sqlite=sqlite3.sqlite_version,
         packages=packages,
         wrk=wrk_version() if shutil.which("wrk") else "",
-        revision=source_revision(),
     )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bench.breakdown import STEPS, Breakdown, cpu_ms_per_call
 from bench.http_overhead import BRIDGEHEAD_TARGETS, DIRECT, DIRECT_TOOL, FLOOR, TARGETS, HttpOverheadResult
-from bench.machine import LOAD_CORE, PRIORITY, QUIET_SHARE, SERVER_CORE, machine_facts
+from bench.machine import LOAD_CORE, PRIORITY, QUIET_SHARE, SERVER_CORE, machine_facts, source_revision
 from bench.queries import KINDS
 from bench.search_scaling import SizeResult
 from bench.stats import LoadFigures, percentile, ratio
@@ -253,8 +253,8 @@ def render_breakdown(result: Breakdown) -> str:
         f"The same load (concurrency {result.level}, {result.seconds:g} s runs, best of {result.repeats}, "
         f"targets taking turns; {result.discarded} disturbed runs discarded) against configurations that each "
         "turn on one feature over a parent configuration. *CPU ms/call* is server CPU time per answered call with "
-        "the server core saturated; *adds* is the difference from the parent, and its share of the last row "
-        "(Bridgehead's defaults). Sampling profilers (py-spy) mislead here: SQLAlchemy's greenlets and asyncio "
+        "the server core saturated, from the run with the highest throughput; *adds* is the difference from "
+        "the parent row, and its share of the last row (Bridgehead's defaults). Sampling profilers (py-spy) mislead here: SQLAlchemy's greenlets and asyncio "
         "tasks leave stacks that mix the event loop's work with whichever coroutine ran last.",
         "",
     ]
@@ -262,6 +262,7 @@ def render_breakdown(result: Breakdown) -> str:
     for step in steps:
         f = result.best(step.target.key)
         cpu = cpu_ms_per_call(f)
+        every = sorted(cpu_ms_per_call(run) for run in result.runs[step.target.key])
         parent = cpu_ms_per_call(result.best(step.parent)) if step.parent in result.runs else math.nan
         delta = cpu - parent if step.parent else cpu
         rows.append(
@@ -270,13 +271,29 @@ def render_breakdown(result: Breakdown) -> str:
                 step.adds,
                 _count(f.requests_per_second),
                 _ms(cpu),
+                f"{_ms(every[0])}-{_ms(every[-1])}",
                 f"{delta:+.2f}" if not math.isnan(delta) else "-",
                 _pct(ratio(delta, top)),
             ]
         )
     lines += _table(
-        ["Configuration", "Adds", "req/s", "CPU ms/call", "adds ms/call", "share of defaults"], rows, "llrrrr"
+        [
+            "Configuration",
+            "Adds",
+            "req/s",
+            "CPU ms/call",
+            "range over runs",
+            "adds ms/call",
+            "share of defaults",
+        ],
+        rows,
+        "llrrrrr",
     )
+    lines += [
+        "",
+        "An increment smaller than the *range over runs* of its two rows is within this machine's "
+        "run-to-run noise.",
+    ]
     lines.append("")
     return "\n".join(lines)
 
@@ -289,6 +306,8 @@ class Results:
     started: datetime
     seconds: float
     bridgehead_defaults: str
+    revision: str
+    """The source under test when the run started (servers load it as they start)."""
     http: HttpOverheadResult | None = None
     search: list[SizeResult] = field(default_factory=list)
     breakdown: Breakdown | None = None
@@ -361,16 +380,16 @@ METHOD = """\
 
 def render_report(results: Results) -> str:
     """The whole Markdown report, as bench/RESULTS.md holds it."""
-    parts = [
+    header = [
         "# Bridgehead benchmarks",
         "",
         f"- Command: `{results.command}` (repository root, virtualenv active)",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC; took {results.seconds / 60:.1f} min",
+        f"- Bridgehead source: {results.revision}"
+        + ("" if (now := source_revision()) == results.revision else f" (by the end of the run: {now})"),
         machine_facts().markdown(),
-        "",
-        *headline(results),
-        "",
     ]
+    parts = ["\n".join(header), "\n".join(headline(results))]
     if results.http is not None:
         parts.append(render_http(results.http))
     if results.search:
@@ -393,4 +412,4 @@ def render_report(results: Results) -> str:
             defaults=results.bridgehead_defaults,
         )
     )
-    return "\n".join(parts)
+    return "\n\n".join(part.strip("\n") for part in parts if part) + "\n"
