@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -77,28 +78,30 @@ def machine_facts() -> MachineFacts:
 
 
 def source_revision() -> str:
-    """The commit the code under test comes from, and whether src/ differs from it."""
+    """The commit the code under test comes from, and the identity of src/ as it is on disk.
+
+    Returns "commit <short hash>[ plus uncommitted changes ...] | <src fingerprint>": the
+    part before " | " is for readers, the fingerprint tells whether src/ changed during a run.
+    """
     root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.splitlines()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        tree = git("rev-parse", "HEAD:src")
+        changed = git("status", "--porcelain", "--", "src").splitlines()
+        diff = git("diff", "HEAD", "--", "src") if changed else ""
     except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return f"commit {head}" + (
+        return "unknown (not a git checkout) | unknown"
+    fingerprint = hashlib.sha256(f"{tree}\n{diff}\n{changed}".encode()).hexdigest()[:12]
+    described = f"commit {head}" + (
         f" plus uncommitted changes to {len(changed)} file(s) in src/" if changed else ""
     )
+    return f"{described} | {fingerprint}"
 
 
 def _cpu_model() -> str:

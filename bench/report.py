@@ -385,8 +385,12 @@ def render_report(results: Results) -> str:
         "",
         f"- Command: `{results.command}` (repository root, virtualenv active)",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC; took {results.seconds / 60:.1f} min",
-        f"- Bridgehead source: {results.revision}"
-        + ("" if (now := source_revision()) == results.revision else f" (by the end of the run: {now})"),
+        f"- Bridgehead source: {results.revision.split(' | ')[0]}"
+        + (
+            ""
+            if (now := source_revision()).split(" | ")[1] == results.revision.split(" | ")[1]
+            else f" (src/ changed during the run; by its end: {now.split(' | ')[0]})"
+        ),
         machine_facts().markdown(),
     ]
     parts = ["\n".join(header), "\n".join(headline(results))]
