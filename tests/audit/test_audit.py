@@ -196,3 +196,71 @@ def test_acknowledged_calls_survive_sigkill(tmp_path: Path) -> None:
     recorded = {e["arguments"]["query"].split()[-1] for e in read_events(store)}
     lost = acknowledged - recorded
     assert not lost, f"{len(lost)} acknowledged calls missing from the audit log, e.g. {sorted(lost)[:5]}"
+
+
+async def test_batch_writers_store_what_the_engine_stores(database: Database) -> None:
+    """The dedicated SQLite writer and the engine writer give identical rows when read back."""
+    from bridgehead.audit.query import events
+    from bridgehead.audit.writer import EngineWriter, SQLiteThreadWriter, writer_for
+
+    def row(n: int) -> dict[str, Any]:
+        return {
+            "at": 1_700_000_000.5 + n,
+            "tool": "echo",
+            "arguments": {"text": "héllo", "nested": [1, 2.5, None, True]} if n else None,
+            "result": {"content": [{"type": "text", "text": "ok"}]} if n else None,
+            "is_error": bool(n % 2),
+            "decision": "allowed",
+            "reason": "role staff",
+            "duration_ms": 1.25,
+            "user_id": "u1" if n else None,
+            "username": "ada",
+            "client_id": None,
+            "transport": "streamable-http",
+            "session_id": None,
+            "request_id": str(n),
+        }
+
+    writer = writer_for(database)
+    assert isinstance(writer, SQLiteThreadWriter if database.is_sqlite else EngineWriter)
+    try:
+        await writer.write([row(0), row(1)])
+    finally:
+        writer.close()
+    await EngineWriter(database).write([row(0), row(1)])
+    stored = [{k: v for k, v in e.items() if k != "id"} async for e in events(database)]
+    assert len(stored) == 4
+    assert stored[:2] == stored[2:]
+    assert stored[1]["arguments"] == {"text": "héllo", "nested": [1, 2.5, None, True]}
+    assert stored[0]["arguments"] is None and stored[1]["is_error"] is True
+
+
+async def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A batch is one transaction: when a row in it cannot be stored, none of its rows are."""
+    from bridgehead.audit.query import events
+    from bridgehead.audit.writer import SQLiteThreadWriter
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    database = Database(url)
+    await database.migrate()
+    writer = SQLiteThreadWriter(str(tmp_path / "store.db"))
+    good = {
+        "at": 1.0,
+        "tool": "t",
+        "arguments": None,
+        "result": None,
+        "is_error": False,
+        "decision": "allowed",
+        "reason": "",
+        "duration_ms": 0.0,
+    }
+    try:
+        with pytest.raises(Exception, match="NOT NULL"):
+            await writer.write([good, {**good, "tool": None}])
+        await writer.write([good])
+    finally:
+        writer.close()
+    try:
+        assert [e["tool"] async for e in events(database)] == ["t"]
+    finally:
+        await database.close()

@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import asdict
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 
 from bridgehead.audit.records import AuditEvent, Redactor
+from bridgehead.audit.writer import AuditWriter, EngineWriter, writer_for
 from bridgehead.config import AuditSettings
 from bridgehead.store import Database
 from bridgehead.store.models import AuditEventRow
@@ -44,6 +44,8 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Outside the server (CLI, tests) events go straight through the engine.
+        self._writer: AuditWriter = EngineWriter(database)
 
     @property
     def enabled(self) -> bool:
@@ -55,6 +57,7 @@ class AuditLog:
         self._closing = False
         self._wake = asyncio.Event()
         await self.prune()
+        self._writer = writer_for(self.database)
         self._task = asyncio.create_task(self._run(), name="bridgehead-audit-flusher")
 
     async def stop(self) -> None:
@@ -65,12 +68,15 @@ class AuditLog:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._writer.close()
+        self._writer = EngineWriter(self.database)
 
     async def record(self, event: AuditEvent) -> None:
         """Return once ``event`` is committed; raise AuditError if it could not be."""
         if not self.enabled:
             return
-        row = asdict(event)
+        # A shallow copy: the payloads are copied once, by the redactor.
+        row = dict(vars(event))
         row["arguments"] = self.redactor.payload(event.arguments)
         row["result"] = self.redactor.payload(event.result)
         row["reason"] = self.redactor.redact(event.reason)
@@ -118,8 +124,7 @@ class AuditLog:
                     logger.exception("audit retention pruning failed")
 
     async def _write(self, rows: list[dict[str, object]]) -> None:
-        async with self.database.connect() as conn:
-            await conn.execute(insert(AuditEventRow), rows)
+        await self._writer.write(rows)
 
     async def prune(self) -> int:
         """Delete events older than the retention period; returns how many."""
