@@ -201,7 +201,7 @@ def test_acknowledged_calls_survive_sigkill(tmp_path: Path) -> None:
 async def test_batch_writers_store_what_the_engine_stores(database: Database) -> None:
     """The dedicated SQLite writer and the engine writer give identical rows when read back."""
     from bridgehead.audit.query import events
-    from bridgehead.audit.writer import EngineWriter, SQLiteThreadWriter, writer_for
+    from bridgehead.audit.writer import EngineWriter, SQLiteWriter, writer_for
 
     def row(n: int) -> dict[str, Any]:
         return {
@@ -222,7 +222,7 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
         }
 
     writer = writer_for(database)
-    assert isinstance(writer, SQLiteThreadWriter if database.is_sqlite else EngineWriter)
+    assert isinstance(writer, SQLiteWriter if database.is_sqlite else EngineWriter)
     try:
         await writer.write([row(0), row(1)])
     finally:
@@ -238,12 +238,12 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
 async def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     """A batch is one transaction: when a row in it cannot be stored, none of its rows are."""
     from bridgehead.audit.query import events
-    from bridgehead.audit.writer import SQLiteThreadWriter
+    from bridgehead.audit.writer import SQLiteWriter
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     database = Database(url)
     await database.migrate()
-    writer = SQLiteThreadWriter(str(tmp_path / "store.db"))
+    writer = SQLiteWriter(str(tmp_path / "store.db"))
     good = {
         "at": 1.0,
         "tool": "t",

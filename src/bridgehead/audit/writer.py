@@ -3,10 +3,10 @@
 The flusher in ``log.py`` decides *when* to commit; a writer only commits a batch.
 On SQLite, a batch through the async engine costs several thread hand-offs
 (pool checkout, begin, execute, commit each cross aiosqlite's thread) and that
-cost is paid by every lone call waiting for its event to be durable. A writer
-thread that owns its own ``sqlite3`` connection does the whole batch in one
-hand-off. Other databases (PostgreSQL) keep the engine: asyncpg is already
-native to the event loop.
+cost is paid by every lone call waiting for its event to be durable; the
+SQLite writer commits on the loop instead (see ``SQLiteWriter``). Other
+databases (PostgreSQL) keep the engine: asyncpg is already native to the
+event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import orjson
@@ -41,6 +41,8 @@ COLUMNS = (
     "request_id",
 )
 JSON_COLUMNS = frozenset({"arguments", "result"})
+# Rows between passive checkpoints (about SQLite's own 1,000-page default for small events).
+CHECKPOINT_EVERY = 2000
 SQLITE_INSERT = (
     f"INSERT INTO {AuditEventRow.__tablename__} ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -68,28 +70,44 @@ class EngineWriter:
         return None
 
 
-class SQLiteThreadWriter:
-    """Batches through a connection owned by one thread, opened on first use."""
+class SQLiteWriter:
+    """Commits a batch on the event loop's own thread, with a worker thread for the rare slow cases.
+
+    A commit in WAL mode with NORMAL sync is one append to the WAL file, tens of microseconds:
+    cheaper than handing the batch to a thread and back (two wake-ups, and a wait for the GIL
+    while the loop is busy). What could block is kept off the loop: the loop's connection never
+    waits for a lock (busy_timeout 0; a locked database sends that batch to the worker thread,
+    which waits as the store's other connections do) and never checkpoints (the worker runs a
+    passive checkpoint every CHECKPOINT_EVERY rows, which is where fsync happens).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridgehead-audit-writer")
         self._local = threading.local()
+        self._inline: sqlite3.Connection | None = None
+        self._since_checkpoint = 0
+        self._checkpointing: Future[None] | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            # The same durability as the store's other connections: WAL with NORMAL sync
-            # survives a killed process (the WAL write is done before commit returns).
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+    def _open(self, *, busy_timeout_ms: int, autocheckpoint: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        # The same durability as the store's other connections: WAL with NORMAL sync survives
+        # a killed process (the WAL append is done before COMMIT returns).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
-    def _write_sync(self, rows: list[tuple[Any, ...]]) -> None:
-        conn = self._connection()
+    def _thread_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open(busy_timeout_ms=30_000, autocheckpoint=True)
+        return conn
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(SQLITE_INSERT, rows)
@@ -98,18 +116,41 @@ class SQLiteThreadWriter:
             raise
         conn.execute("COMMIT")
 
+    def _commit_in_thread(self, rows: list[tuple[Any, ...]]) -> None:
+        self._commit(self._thread_connection(), rows)
+
+    def _checkpoint(self) -> None:
+        self._thread_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     async def write(self, rows: list[dict[str, Any]]) -> None:
         values = [tuple(_sqlite_value(column, row.get(column)) for column in COLUMNS) for row in rows]
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write_sync, values)
+        if self._inline is None:
+            self._inline = self._open(busy_timeout_ms=0, autocheckpoint=False)
+        try:
+            self._commit(self._inline, values)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # Another connection is writing (an index pass, a migration): wait for it off the loop.
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_in_thread, values)
+        self._since_checkpoint += len(values)
+        if self._since_checkpoint >= CHECKPOINT_EVERY and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._since_checkpoint = 0
+            self._checkpointing = self._executor.submit(self._checkpoint)
 
-    def _close_sync(self) -> None:
+    def _close_thread(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
 
     def close(self) -> None:
-        self._executor.submit(self._close_sync).result()
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
+        self._executor.submit(self._close_thread).result()
         self._executor.shutdown(wait=True)
 
 
@@ -126,5 +167,5 @@ def writer_for(database: Database) -> AuditWriter:
     """The fastest correct writer for this store."""
     path = database.url.database
     if database.is_sqlite and path and path != ":memory:" and not path.startswith("file:"):
-        return SQLiteThreadWriter(path)
+        return SQLiteWriter(path)
     return EngineWriter(database)

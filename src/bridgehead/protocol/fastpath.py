@@ -43,6 +43,7 @@ from bridgehead.auth.resource import BearerGuard, Denial, authenticated_user, ca
 logger = logging.getLogger(__name__)
 
 HOT_METHODS = frozenset({"tools/call", "tools/list", "ping"})
+MAX_REMEMBERED_ORIGINS = 256
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -77,12 +78,15 @@ class FastPath:
         self.max_body = max_body
         # The server middleware that rewrites results (per-tool securitySchemes), applied the same way.
         self.post_process = post_process
+        # (Host, Origin) pairs the SDK's DNS-rebinding check has accepted: the verdict depends on nothing else.
+        self._allowed_origins: set[tuple[bytes | None, bytes | None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.manager.json_response:
             await self.fallback(scope, receive, send)
             return
-        headers = {k: v for k, v in scope["headers"]}
+        # First occurrence wins, as Starlette's Headers.get (and so the SDK) reads them.
+        headers = {k: v for k, v in reversed(scope["headers"])}
         version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if (
@@ -119,10 +123,14 @@ class FastPath:
                 return
         request = Request(scope, receive)
         if self.security.settings.enable_dns_rebinding_protection:
-            refused = await self.security.validate_request(request, is_post=True)
-            if refused is not None:
-                await refused(scope, receive, send)
-                return
+            origin = (headers.get(b"host"), headers.get(b"origin"))
+            if origin not in self._allowed_origins:
+                refused = await self.security.validate_request(request, is_post=True)
+                if refused is not None:
+                    await refused(scope, receive, send)
+                    return
+                if len(self._allowed_origins) < MAX_REMEMBERED_ORIGINS:
+                    self._allowed_origins.add(origin)
         user: AuthenticatedUser | None = None
         if self.guard is not None:
             conn = HTTPConnection(scope)
@@ -209,11 +217,7 @@ class FastPath:
                 transport._requests_in_flight -= 1
                 if not transport._requests_in_flight:
                     idle_scope.deadline = anyio.current_time() + transport._idle_timeout
-        return (
-            types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=dumped)
-            .model_dump_json(by_alias=True, exclude_unset=True)
-            .encode()
-        )
+        return _response_bytes(request_id, dumped)
 
 
 def _serialize(method: str, version: str, result: Any) -> dict[str, Any]:
@@ -222,6 +226,24 @@ def _serialize(method: str, version: str, result: Any) -> dict[str, Any]:
         result.model_dump(by_alias=True, mode="json", exclude_none=True) if result is not None else {}
     )
     return _methods.serialize_server_result(method, version, dumped)
+
+
+def _response_bytes(request_id: str | int, result: dict[str, Any]) -> bytes:
+    """The JSON-RPC response as the SDK writes it (pydantic's compact JSON), built with orjson.
+
+    For JSON-ready dicts the two encoders give the same bytes (tests/protocol/test_fast_path.py
+    compares them); what orjson refuses (integers past 64 bits) goes through pydantic.
+    """
+    try:
+        return (
+            b'{"jsonrpc":"2.0","id":' + orjson.dumps(request_id) + b',"result":' + orjson.dumps(result) + b"}"
+        )
+    except orjson.JSONEncodeError:
+        return (
+            types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
+            .model_dump_json(by_alias=True, exclude_unset=True)
+            .encode()
+        )
 
 
 def _returning(value: dict[str, Any]) -> Any:

@@ -72,7 +72,7 @@ def _result_payload(result: types.CallToolResult) -> dict[str, Any]:
 def _transport(request: Request | None) -> str | None:
     if request is None:
         return None
-    return "sse" if request.url.path.startswith("/messages") else "streamable-http"
+    return "sse" if request.scope["path"].startswith("/messages") else "streamable-http"
 
 
 class AnnouncingServer(Server[Any]):
@@ -130,6 +130,10 @@ def build_mcp_server(
         request = ctx.request if isinstance(ctx.request, Request) else None
 
         async def audit_call(result: Any, is_error: bool, decision: str, reason: str) -> None:
+            if not audit.enabled:
+                return
+            if isinstance(result, types.CallToolResult):
+                result = _result_payload(result)
             await audit.record(
                 AuditEvent(
                     at=time.time(),
@@ -159,7 +163,7 @@ def build_mcp_server(
             decision = policy.decide(caller, tool)
             if not decision.allowed:
                 denied = denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
-                await audit_call(_result_payload(denied), True, "denied", decision.reason)
+                await audit_call(denied, True, "denied", decision.reason)
                 return denied
             reason = decision.reason
         try:
@@ -168,7 +172,7 @@ def build_mcp_server(
             await audit_call({"error": exc.error.model_dump(mode="json")}, True, "invalid", exc.error.message)
             raise
         try:
-            await audit_call(_result_payload(result), bool(result.is_error), "allowed", reason)
+            await audit_call(result, bool(result.is_error), "allowed", reason)
         except AuditError as exc:
             # Fail closed: a call that could not be recorded is not reported as a success.
             raise MCPError(
