@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridgehead.auth.resource import BearerAuthMiddleware, BearerGuard, TokenVerifier
 from bridgehead.auth.server import auth_routes
@@ -19,7 +19,7 @@ from bridgehead.config import Settings
 from bridgehead.policy import Caller
 from bridgehead.protocol.fastpath import FastPath
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
-from bridgehead.protocol.http import MCPTransports
+from bridgehead.protocol.http import MCP_PATH, MCPTransports
 from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.protocol.session_registry import SessionRegistry
@@ -63,19 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
         routes += auth_routes(runtime.auth, SessionCodec(lambda: runtime.auth.session_secret))
 
-    def fast_path(app: ASGIApp) -> ASGIApp:
-        return FastPath(
-            server,
-            transports.streamable,
-            transports.security,
-            app,
-            guard=bearer,
-            max_body=settings.mcp.max_request_body_bytes,
-            post_process=security_schemes_on_tools,
-        )
-
-    front = fast_path if settings.mcp.fast_path else None
-    routes += [*transports.routes(guard, front), *health_routes(runtime)]
+    routes += [*transports.routes(guard), *health_routes(runtime)]
     for connector in runtime.connectors:
         routes.extend(connector.routes())
 
@@ -105,15 +93,64 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await runtime.stop()
 
-    app = Starlette(
+    app = BridgeheadApp(
         routes=routes,
         middleware=[Middleware(ForwardedHeadersMiddleware, trusted=settings.server.trusted_proxies)],
         lifespan=lifespan,
     )
+    if settings.mcp.fast_path:
+        app.fast_path = FastPath(
+            server,
+            transports.streamable,
+            transports.security,
+            app.dispatch,
+            guard=bearer,
+            max_body=settings.mcp.max_request_body_bytes,
+            post_process=security_schemes_on_tools,
+        )
+        app.forwarded = ForwardedHeadersMiddleware(app.dispatch, settings.server.trusted_proxies)
     app.state.runtime = runtime
     app.state.transports = transports
     app.state.reload = reload
     return app
+
+
+class BridgeheadApp(Starlette):
+    """Starlette, with POSTs to the MCP endpoint going to the fast path first.
+
+    The fast path sits in front of Starlette's middleware and router, which cost about as much as
+    the fast path's own work; it applies the trusted-proxy headers itself, and hands anything it does
+    not serve to the whole app (``dispatch``), which routes it to the SDK transport as before.
+    """
+
+    fast_path: FastPath | None = None
+    forwarded: ForwardedHeadersMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.fast_path is not None
+            and self.forwarded is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and _route_path(scope) in MCP_ENDPOINTS
+        ):
+            scope["app"] = self
+            await self.fast_path(self.forwarded.rewrite(scope), receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette's own handling: middleware, routes, error pages."""
+        await super().__call__(scope, receive, send)
+
+
+MCP_ENDPOINTS = frozenset({MCP_PATH, MCP_PATH + "/"})
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _on_sighup(callback: Callable[[], object]) -> bool:

@@ -41,11 +41,18 @@ class ForwardedHeadersMiddleware:
         return any(address in network for network in self.networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(self.rewrite(scope), receive, send)
+
+    def rewrite(self, scope: Scope) -> Scope:
+        """The scope as the trusted proxy saw the request (unchanged for untrusted peers).
+
+        Idempotent: the result depends only on the headers, so applying it twice changes nothing.
+        """
         if scope["type"] in ("http", "websocket"):
             client = scope.get("client")
             if self._trusted(client[0] if client else None):
-                scope = self._apply(scope)
-        await self.app(scope, receive, send)
+                return self._apply(scope)
+        return scope
 
     def _apply(self, scope: Scope) -> Scope:
         headers = dict(scope["headers"])
