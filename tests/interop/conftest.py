@@ -4,6 +4,11 @@ The Node peers (MCP Inspector, the MCP conformance suite, and the Node 22 they
 run on) are pinned in ``tests/interop/node/package-lock.json`` and installed by
 ``scripts/setup-node.sh``, which the ``node_peers`` fixture runs first (a no-op
 when node_modules already matches the lock file). All traffic stays on 127.0.0.1.
+
+The ``bridgehead`` fixture is parametrized over the configurations of /mcp in
+``tests/interop/paths.py`` (the defaults, the SDK path, the fast path), so every test
+that uses it runs against each, and every server records which path answered each
+request (``ServedBridgehead.handled``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.interop.paths import DEFAULT, PATH_IDS, PATHS, Handled, MCPPath
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO / "scripts" / "setup-node.sh"
@@ -94,6 +100,8 @@ class ServedBridgehead:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    mcp_path: MCPPath
+    trace: Path
 
     @property
     def base_url(self) -> str:
@@ -109,6 +117,12 @@ class ServedBridgehead:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def handled(self) -> list[Handled]:
+        """Every request a handler has answered so far, in order (written before the response is sent)."""
+        if not self.trace.exists():
+            return []
+        return [Handled.from_json(line) for line in self.trace.read_text().splitlines()]
 
 
 def _wait_until_ready(served: ServedBridgehead, deadline: float) -> None:
@@ -128,26 +142,44 @@ def _wait_until_ready(served: ServedBridgehead, deadline: float) -> None:
 
 
 @contextmanager
-def serve_process(workdir: Path, extra_args: Mapping[str, str] | None = None) -> Iterator[ServedBridgehead]:
-    """Run ``bridgehead serve`` (default config: sample corpus, no auth, SQLite in ``workdir``) until the block ends."""
+def serve_process(
+    workdir: Path,
+    extra_args: Mapping[str, str] | None = None,
+    *,
+    config: str = "",
+    path: MCPPath = DEFAULT,
+) -> Iterator[ServedBridgehead]:
+    """Run ``bridgehead serve`` until the block ends.
+
+    Default config (sample corpus, no auth, SQLite in ``workdir``) plus ``config`` (TOML) and
+    the ``[mcp]`` settings of ``path``. The command runs through ``tests.interop.traced_serve``,
+    which records the path that answered each request in ``workdir/handled.jsonl``.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "server.log"
+    trace = workdir / "handled.jsonl"
     # The environment must not reconfigure the server under test.
     env = {key: value for key, value in os.environ.items() if not key.startswith("BRIDGEHEAD_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    options = dict(extra_args or {})
+    if config or path.toml():
+        config_file = workdir / "bridgehead.toml"
+        config_file.write_text("\n".join(filter(None, [config, path.toml()])))
+        options["--config"] = str(config_file)
     for _attempt in range(3):
         port = free_port()
         args = ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(workdir / "data")]
-        for option, value in (extra_args or {}).items():
+        for option, value in options.items():
             args += [option, value]
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bridgehead", "serve", *args],
+                [sys.executable, "-m", "tests.interop.traced_serve", str(trace), "serve", *args],
                 cwd=workdir,
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        served = ServedBridgehead(port, process, log)
+        served = ServedBridgehead(port, process, log, path, trace)
         try:
             _wait_until_ready(served, time.monotonic() + 60)
             break
@@ -173,8 +205,45 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
+class BridgeheadPool:
+    """One ``bridgehead serve`` per configuration of /mcp, each started on first use and kept until ``stack`` closes.
+
+    ``prepare`` readies a server's fresh working directory and returns the TOML configuration
+    to add to the defaults (none: the default configuration, sample corpus and no auth).
+    """
+
+    def __init__(
+        self,
+        stack: ExitStack,
+        tmp_path_factory: pytest.TempPathFactory,
+        name: str = "bridgehead",
+        prepare: Callable[[Path], str] | None = None,
+    ) -> None:
+        self._stack = stack
+        self._tmp_path_factory = tmp_path_factory
+        self._name = name
+        self._prepare = prepare
+        self._served: dict[str, ServedBridgehead] = {}
+
+    def __getitem__(self, path: MCPPath) -> ServedBridgehead:
+        if path.id not in self._served:
+            workdir = self._tmp_path_factory.mktemp(f"{self._name}-{path.id}")
+            config = self._prepare(workdir) if self._prepare else ""
+            self._served[path.id] = self._stack.enter_context(
+                serve_process(workdir, config=config, path=path)
+            )
+        return self._served[path.id]
+
+
 @pytest.fixture(scope="session")
-def bridgehead(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBridgehead]:
-    """One default ``bridgehead serve`` process shared by the interop tests (they only read)."""
-    with serve_process(tmp_path_factory.mktemp("bridgehead")) as served:
-        yield served
+def bridgeheads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeheadPool]:
+    """The shared servers of the interop tests (they only read), one per configuration of /mcp."""
+    with ExitStack() as stack:
+        yield BridgeheadPool(stack, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=PATHS, ids=PATH_IDS)
+def bridgehead(request: pytest.FixtureRequest, bridgeheads: BridgeheadPool) -> ServedBridgehead:
+    """A default ``bridgehead serve`` process; tests using it run once per configuration of /mcp."""
+    path: MCPPath = request.param
+    return bridgeheads[path]

@@ -4,6 +4,10 @@ Every scenario must pass except those in conformance-baseline.yml (the suite's o
 baseline format), and those must fail only because Bridgehead lacks the optional
 feature or the suite's fixture the entry names. A listed scenario that starts
 passing fails the run, so the baseline stays honest.
+
+The suite runs once against each configuration of /mcp (tests/interop/paths.py); the
+baseline holds for each, the SDK path and the fast path give the same result for every
+check, and the fast path is shown to have answered the suite's hot requests.
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ from typing import Any
 
 import pytest
 
-from tests.interop.conftest import NodePeers, ServedBridgehead
+from tests.interop.conftest import BridgeheadPool, NodePeers, ServedBridgehead
+from tests.interop.paths import (
+    FAST_PATH,
+    PATH_IDS,
+    PATHS,
+    SDK_PATH,
+    Handled,
+    MCPPath,
+    check_answered_by,
+    hot_requests,
+)
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(300)]
 
@@ -32,6 +46,8 @@ MISSING_FEATURE = re.compile(
     r"|MCP error -32602: Unknown tool: '\w+'$"
     r"|^Tool '\w+' not found\. Available tools: "
 )
+# An entry whose reason starts so holds only where POSTs are answered with SSE streams.
+SSE_RESPONSES_ONLY = "[sse-responses]"
 
 
 def read_baseline(path: Path = BASELINE) -> dict[str, str]:
@@ -51,13 +67,34 @@ def read_baseline(path: Path = BASELINE) -> dict[str, str]:
     return reasons
 
 
+def baseline_for(mcp_path: MCPPath, path: Path = BASELINE) -> dict[str, str]:
+    """The entries that hold for one configuration of /mcp."""
+    json_responses = mcp_path.mcp.get("json_response", False)
+    return {
+        scenario: reason
+        for scenario, reason in read_baseline(path).items()
+        if not (json_responses and reason.startswith(SSE_RESPONSES_ONLY))
+    }
+
+
+def write_baseline(entries: dict[str, str], target: Path) -> Path:
+    """``entries`` as a baseline file in the suite's format, for ``--expected-failures``."""
+    target.write_text(
+        "server:\n" + "".join(f"  - {scenario}  # {reason}\n" for scenario, reason in entries.items())
+    )
+    return target
+
+
 @dataclass(frozen=True)
 class SuiteRun:
-    """One run of the server suite: its exit code, its report, and each scenario's checks."""
+    """One run of the server suite: its exit code, its report, each scenario's checks, and who answered."""
 
+    path: MCPPath
+    baseline: dict[str, str]  # the entries of conformance-baseline.yml that hold for this configuration
     returncode: int
     report: str
     checks: dict[str, list[dict[str, Any]]]
+    handled: list[Handled]
 
     def failed(self) -> set[str]:
         """Scenarios with a FAILURE or WARNING check (the suite's own rule for its baseline)."""
@@ -88,21 +125,23 @@ def listed_scenarios(node_peers: NodePeers) -> set[str]:
     return scenarios
 
 
-@pytest.fixture(scope="module")
-def suite_run(
-    node_peers: NodePeers, bridgehead: ServedBridgehead, tmp_path_factory: pytest.TempPathFactory
-) -> SuiteRun:
-    results = tmp_path_factory.mktemp("conformance")
+def run_suite(node_peers: NodePeers, served: ServedBridgehead, workdir: Path) -> SuiteRun:
+    """Every server scenario against ``served``, with its configuration's baseline; results land in ``workdir``."""
+    baseline = baseline_for(served.mcp_path)
+    expected_failures = write_baseline(baseline, workdir / "expected-failures.yml")
+    results = workdir / "results"
+    results.mkdir()
+    handled_before = len(served.handled())
     command = node_peers.command(
         CONFORMANCE,
         "conformance",
         "server",
         "--url",
-        bridgehead.mcp_url,
+        served.mcp_url,
         "--suite",
         "all",
         "--expected-failures",
-        str(BASELINE),
+        str(expected_failures),
         "--output-dir",
         str(results),
     )
@@ -113,7 +152,25 @@ def suite_run(
         assert match, f"unexpected result folder {directory.name}"
         assert match["scenario"] not in checks, f"{match['scenario']} ran twice"
         checks[match["scenario"]] = json.loads((directory / "checks.json").read_text())
-    return SuiteRun(done.returncode, done.stdout + done.stderr, checks)
+    handled = served.handled()[handled_before:]
+    return SuiteRun(served.mcp_path, baseline, done.returncode, done.stdout + done.stderr, checks, handled)
+
+
+@pytest.fixture(scope="module")
+def suite_runs(
+    node_peers: NodePeers, bridgeheads: BridgeheadPool, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, SuiteRun]:
+    """The suite against each configuration of /mcp, by configuration id."""
+    return {
+        path.id: run_suite(node_peers, bridgeheads[path], tmp_path_factory.mktemp(f"conformance-{path.id}"))
+        for path in PATHS
+    }
+
+
+@pytest.fixture(params=PATHS, ids=PATH_IDS)
+def suite_run(request: pytest.FixtureRequest, suite_runs: dict[str, SuiteRun]) -> SuiteRun:
+    path: MCPPath = request.param
+    return suite_runs[path.id]
 
 
 def test_baseline_gives_a_reason_for_every_entry() -> None:
@@ -129,21 +186,21 @@ def test_every_server_scenario_ran(listed_scenarios: set[str], suite_run: SuiteR
 
 
 def test_only_baseline_scenarios_fail(suite_run: SuiteRun) -> None:
-    unexpected = suite_run.failed() - set(read_baseline())
+    unexpected = suite_run.failed() - set(suite_run.baseline)
     assert not unexpected, (
         f"scenarios failing that are not in conformance-baseline.yml:\n{suite_run.explain(unexpected)}"
     )
 
 
 def test_baseline_scenarios_still_fail(suite_run: SuiteRun) -> None:
-    stale = set(read_baseline()) - suite_run.failed()
+    stale = set(suite_run.baseline) - suite_run.failed()
     assert not stale, f"now passing, so delete these lines from conformance-baseline.yml: {sorted(stale)}"
 
 
 def test_baseline_scenarios_fail_only_for_the_missing_feature(suite_run: SuiteRun) -> None:
     wrong_reason = {
         scenario
-        for scenario in set(read_baseline()) & suite_run.failed()
+        for scenario in set(suite_run.baseline) & suite_run.failed()
         if any(
             not MISSING_FEATURE.search(problem.split(": ", 1)[1])
             for problem in suite_run.problems(scenario, ("FAILURE",))
@@ -158,3 +215,28 @@ def test_baseline_scenarios_fail_only_for_the_missing_feature(suite_run: SuiteRu
 def test_the_suites_own_baseline_check_passes(suite_run: SuiteRun) -> None:
     summary = suite_run.report[suite_run.report.find("=== SUMMARY ===") :]
     assert suite_run.returncode == 0, summary
+
+
+def test_hot_requests_took_the_configured_path(suite_run: SuiteRun) -> None:
+    """In the fast-path run the fast path answered the suite's tools/call, tools/list and ping; elsewhere the SDK."""
+    hot = hot_requests(suite_run.handled)
+    check_answered_by(suite_run.path.fast, suite_run.path.id, hot)
+    assert {item.method for item in hot} == {"tools/call", "tools/list", "ping"}, hot
+
+
+def _outcomes(run: SuiteRun) -> dict[str, list[tuple[str, str, str]]]:
+    """Each scenario's checks as (id, status, message), which must not depend on the path taken."""
+    return {
+        scenario: [(check["id"], check["status"], check.get("errorMessage") or "") for check in checks]
+        for scenario, checks in run.checks.items()
+    }
+
+
+def test_sdk_path_and_fast_path_give_the_same_results(suite_runs: dict[str, SuiteRun]) -> None:
+    sdk, fast = _outcomes(suite_runs[SDK_PATH.id]), _outcomes(suite_runs[FAST_PATH.id])
+    assert set(sdk) == set(fast)
+    differing = {
+        scenario: (sdk[scenario], fast[scenario]) for scenario in sdk if sdk[scenario] != fast[scenario]
+    }
+    assert not differing, f"checks that differ between the SDK path and the fast path: {differing}"
+    assert suite_runs[SDK_PATH.id].failed() == suite_runs[FAST_PATH.id].failed()

@@ -3,6 +3,11 @@
 Asserts the exact shapes ChatGPT relies on: ``search`` answers one text item whose
 JSON is ``{"results": [{"id", "title", "url"}]}`` and the same object as
 structuredContent; ``fetch`` answers ``{"id", "title", "text", "url", "metadata"}``.
+
+Streamable HTTP runs against each configuration of /mcp (tests/interop/paths.py), and every
+invocation checks that its tools/list and tools/call were answered by the path the
+configuration selects. Legacy SSE runs against the defaults only: /sse is served by the
+SDK's SSE transport whatever ``mcp.json_response`` and ``mcp.fast_path`` say.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.interop.conftest import NodePeers, ServedBridgehead
+from tests.interop.conftest import BridgeheadPool, NodePeers, ServedBridgehead
+from tests.interop.paths import DEFAULT, PATHS, MCPPath, check_answered_by, hot_requests
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(300)]
 
@@ -41,9 +47,15 @@ class Inspector:
 
     peers: NodePeers
     transport: str
-    url: str
+    served: ServedBridgehead
+
+    @property
+    def url(self) -> str:
+        return self.served.mcp_url if self.transport == "http" else self.served.sse_url
 
     def __call__(self, method: str, *args: str) -> CliRun:
+        """Run the CLI once, and check which path answered the requests it made."""
+        handled_before = len(self.served.handled())
         command = self.peers.command(
             INSPECTOR,
             "mcp-inspector",
@@ -66,19 +78,32 @@ class Inspector:
         output = json.loads(done.stdout) if done.stdout.strip() else None
         envelopes = [line for line in done.stderr.splitlines() if line.startswith('{"error"')]
         error = json.loads(envelopes[-1])["error"] if envelopes else None
-        return CliRun(done.returncode, output, error, done.stderr)
+        run = CliRun(done.returncode, output, error, done.stderr)
+        # Every invocation lists the tools (tools/call checks the name against the listing first).
+        handled = self.served.handled()[handled_before:]
+        path = self.served.mcp_path
+        if self.transport == "http":
+            hot = hot_requests(handled, path="/mcp")
+            check_answered_by(path.fast, f"{path.id}, {method}\n{run.explain()}", hot)
+        else:
+            hot = hot_requests(handled, path="/messages")
+            check_answered_by(False, f"legacy SSE, {method}\n{run.explain()}", hot)
+        return run
 
     def call(self, tool: str, arguments: dict[str, Any]) -> CliRun:
         return self("tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments))
 
 
-@pytest.fixture(params=["http", "sse"])
+TRANSPORTS: list[tuple[MCPPath, str]] = [(path, "http") for path in PATHS] + [(DEFAULT, "sse")]
+
+
+@pytest.fixture(params=TRANSPORTS, ids=[f"{path.id}-{transport}" for path, transport in TRANSPORTS])
 def inspector(
-    request: pytest.FixtureRequest, node_peers: NodePeers, bridgehead: ServedBridgehead
+    request: pytest.FixtureRequest, node_peers: NodePeers, bridgeheads: BridgeheadPool
 ) -> Inspector:
-    """The Inspector over Streamable HTTP (/mcp) and over the legacy HTTP+SSE transport (/sse)."""
-    url = bridgehead.mcp_url if request.param == "http" else bridgehead.sse_url
-    return Inspector(node_peers, request.param, url)
+    """The Inspector over Streamable HTTP (/mcp) in each configuration, and over legacy HTTP+SSE (/sse)."""
+    path, transport = request.param
+    return Inspector(node_peers, transport, bridgeheads[path])
 
 
 def _only_text_item(result: dict[str, Any]) -> dict[str, Any]:
@@ -114,9 +139,7 @@ def test_lists_exactly_search_and_fetch(inspector: Inspector) -> None:
         assert tool["annotations"]["destructiveHint"] is False
 
 
-def test_search_returns_results_as_text_and_as_structured_content(
-    inspector: Inspector, bridgehead: ServedBridgehead
-) -> None:
+def test_search_returns_results_as_text_and_as_structured_content(inspector: Inspector) -> None:
     result = _search(inspector, "parental leave")
     assert result["isError"] is False
     payload = _only_text_item(result)
@@ -127,7 +150,7 @@ def test_search_returns_results_as_text_and_as_structured_content(
     for item in results:
         assert list(item) == ["id", "title", "url"], item
         assert all(isinstance(value, str) and value for value in item.values()), item
-        assert item["url"].startswith(f"{bridgehead.base_url}/documents/"), item
+        assert item["url"].startswith(f"{inspector.served.base_url}/documents/"), item
     assert len({item["id"] for item in results}) == len(results)
     assert results[0]["title"] == "Parental Leave"
 
@@ -189,5 +212,5 @@ def test_tool_schemas_pass_the_inspectors_strict_portability_check(
     node_peers: NodePeers, bridgehead: ServedBridgehead
 ) -> None:
     # --strict exits 6 on an error-severity portability problem; warnings are allowed.
-    run = Inspector(node_peers, "http", bridgehead.mcp_url)("tools/list", "--strict")
+    run = Inspector(node_peers, "http", bridgehead)("tools/list", "--strict")
     assert run.returncode == EXIT_OK, run.explain()

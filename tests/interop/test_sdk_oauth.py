@@ -6,6 +6,11 @@ dynamic registration, PKCE, the token exchange, refresh and scope step-up itself
 plays the person at the browser: its redirect handler follows the authorization URL with httpx,
 fills in Bridgehead's login and consent forms, and hands the code, state and iss from the
 redirect back through the callback handler.
+
+Each test runs against the configurations of /mcp (tests/interop/paths.py) with the client in
+two modes: ``legacy`` (the initialize handshake, whose hot requests the fast path answers) and
+``auto`` (the SDK's default, the 2026-07-28 per-request envelope, which the fast path leaves to
+the SDK transport). Each checks which path answered its tools/list and tools/call.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -32,7 +39,8 @@ from mcp.shared.exceptions import MCPError
 
 from tests.auth.conftest import PASSWORD, add_user
 from tests.auth.flow import form_fields
-from tests.interop.conftest import ServedBridgehead, serve_process
+from tests.interop.conftest import BridgeheadPool, ServedBridgehead
+from tests.interop.paths import DEFAULT, FAST_PATH, SDK_PATH, MCPPath, check_answered_by, hot_requests
 
 # Never contacted: the "browser" reads the code from the redirect's Location header.
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -52,15 +60,54 @@ fetch = ["tools:write"]
 """
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBridgehead]:
-    workdir = tmp_path_factory.mktemp("sdk-oauth")
+def _prepare(workdir: Path) -> str:
     store = f"sqlite+aiosqlite:///{workdir / 'auth.db'}"
     add_user(store, "alice", "member")
-    config = workdir / "bridgehead.toml"
-    config.write_text(CONFIG.format(store=store))
-    with serve_process(workdir, {"--config": str(config)}) as running:
-        yield running
+    return CONFIG.format(store=store)
+
+
+@pytest.fixture(scope="module")
+def oauth_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeheadPool]:
+    """Bridgehead in oauth mode, one process per configuration of /mcp."""
+    with ExitStack() as stack:
+        yield BridgeheadPool(stack, tmp_path_factory, "sdk-oauth", _prepare)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server, the client mode to reach it with, and how many requests the server had handled before."""
+
+    served: ServedBridgehead
+    mode: str
+    handled_before: int
+
+    @property
+    def mcp_url(self) -> str:
+        return self.served.mcp_url
+
+    def client(self, http: httpx2.AsyncClient) -> Client:
+        return Client(streamable_http_client(self.served.mcp_url, http_client=http), mode=self.mode)
+
+    def check_path(self) -> None:
+        """The test's hot requests took the fast path exactly when it applies."""
+        fast = self.served.mcp_path.fast and self.mode == "legacy"
+        hot = hot_requests(self.served.handled()[self.handled_before :])
+        check_answered_by(fast, f"{self.served.mcp_path.id}, {self.mode} client", hot)
+
+
+TARGETS: list[tuple[MCPPath, str]] = [
+    (DEFAULT, "auto"),
+    (SDK_PATH, "legacy"),
+    (FAST_PATH, "legacy"),
+    (FAST_PATH, "auto"),
+]
+
+
+@pytest.fixture(params=TARGETS, ids=[f"{path.id}-{mode}" for path, mode in TARGETS])
+def target(request: pytest.FixtureRequest, oauth_servers: BridgeheadPool) -> Target:
+    path, mode = request.param
+    running = oauth_servers[path]
+    return Target(running, mode, len(running.handled()))
 
 
 @dataclass
@@ -131,7 +178,7 @@ def _scopes_on(consent_html: str) -> list[str]:
 
 
 def provider_for(
-    served: ServedBridgehead, browser: Browser, auth_method: str
+    target: Target, browser: Browser, auth_method: str
 ) -> tuple[OAuthClientProvider, MemoryStorage]:
     storage = MemoryStorage()
     metadata = OAuthClientMetadata(
@@ -142,7 +189,7 @@ def provider_for(
         token_endpoint_auth_method=auth_method,  # type: ignore[arg-type]
     )
     provider = OAuthClientProvider(
-        server_url=served.mcp_url,
+        server_url=target.mcp_url,
         client_metadata=metadata,
         storage=storage,
         redirect_handler=browser.open,
@@ -152,20 +199,18 @@ def provider_for(
 
 
 @pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post", "none"])
-async def test_sdk_oauth_client_links_lists_calls_and_refreshes(
-    served: ServedBridgehead, auth_method: str
-) -> None:
+async def test_sdk_oauth_client_links_lists_calls_and_refreshes(target: Target, auth_method: str) -> None:
     browser = Browser("alice")
-    provider, storage = provider_for(served, browser, auth_method)
+    provider, storage = provider_for(target, browser, auth_method)
     async with (
         browser.http,
         httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
+        target.client(http) as client,
     ):
         # The first request got a 401; the SDK discovered, registered and authorized.
         assert len(browser.authorization_urls) == 1
         first = parse_qs(urlsplit(browser.authorization_urls[0]).query)
-        assert first["resource"] == [served.mcp_url]
+        assert first["resource"] == [target.mcp_url]
         assert first["code_challenge_method"] == ["S256"]
         assert storage.client_info is not None
         assert storage.client_info.token_endpoint_auth_method == auth_method
@@ -188,16 +233,17 @@ async def test_sdk_oauth_client_links_lists_calls_and_refreshes(
         assert storage.tokens.access_token != before.access_token
         assert storage.tokens.refresh_token and storage.tokens.refresh_token != before.refresh_token
         assert len(browser.authorization_urls) == 1
+    target.check_path()
 
 
-async def test_sdk_oauth_client_steps_up_on_insufficient_scope(served: ServedBridgehead) -> None:
+async def test_sdk_oauth_client_steps_up_on_insufficient_scope(target: Target) -> None:
     browser = Browser("alice")
-    provider, storage = provider_for(served, browser, "client_secret_basic")
+    provider, storage = provider_for(target, browser, "client_secret_basic")
     failure: MCPError | None = None
     async with (
         browser.http,
         httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
+        target.client(http) as client,
     ):
         found = await client.call_tool("search", {"query": "parental leave"})
         assert found.structured_content is not None
@@ -215,28 +261,30 @@ async def test_sdk_oauth_client_steps_up_on_insufficient_scope(served: ServedBri
     if failure is not None:
         raise failure
     assert storage.tokens is not None and "tools:write" in (storage.tokens.scope or "").split()
+    target.check_path()
 
 
-async def test_sdk_oauth_client_reuses_stored_credentials(served: ServedBridgehead) -> None:
+async def test_sdk_oauth_client_reuses_stored_credentials(target: Target) -> None:
     """A second connection with the stored client and tokens needs no browser at all."""
     browser = Browser("alice")
-    provider, storage = provider_for(served, browser, "client_secret_basic")
+    provider, storage = provider_for(target, browser, "client_secret_basic")
     async with (
         browser.http,
         httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
+        target.client(http) as client,
     ):
         await client.list_tools()
     assert len(browser.authorization_urls) == 1
 
     second_browser = Browser("alice")
-    second, _ = provider_for(served, second_browser, "client_secret_basic")
+    second, _ = provider_for(target, second_browser, "client_secret_basic")
     second.context.storage = storage
     async with (
         second_browser.http,
         httpx2.AsyncClient(auth=second, timeout=30) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
+        target.client(http) as client,
     ):
         result = await client.call_tool("search", {"query": "security"})
         assert not result.is_error
     assert second_browser.authorization_urls == []
+    target.check_path()

@@ -1,5 +1,9 @@
 """The upstream connector relaying a server nobody here wrote: @modelcontextprotocol/server-everything
-(npm, pinned in tests/interop/node) over Streamable HTTP, through Bridgehead's /mcp to the SDK client."""
+(npm, pinned in tests/interop/node) over Streamable HTTP, through Bridgehead's /mcp to the SDK client.
+
+Runs against each configuration of /mcp (tests/interop/paths.py); with JSON responses the client
+speaks the handshake-era protocol, which is what the fast path answers.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 from tests.conftest import RunningServer
 from tests.doctor.test_everything import everything_url
 from tests.interop.conftest import node_peers
+from tests.interop.paths import PATH_IDS, PATHS, MCPPath, check_answered_by, hot_requests, recording
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(180)]
 __all__ = ["everything_url", "node_peers"]
@@ -19,8 +24,9 @@ __all__ = ["everything_url", "node_peers"]
 ALLOW = ["echo", "get-sum", "get-tiny-image", "get-structured-content", "get-env"]
 
 
+@pytest.mark.parametrize("path", PATHS, ids=PATH_IDS)
 async def test_server_everything_through_bridgehead(
-    server_factory: Callable[..., RunningServer], everything_url: str
+    server_factory: Callable[..., RunningServer], everything_url: str, path: MCPPath
 ) -> None:
     upstream = {
         "type": "upstream",
@@ -30,8 +36,15 @@ async def test_server_everything_through_bridgehead(
         "allow": ALLOW,
         "deny": ["get-env"],  # environment dumps stay server-side
     }
-    server = server_factory(connectors=[upstream])
-    async with Client(server.mcp_url) as client:
+    server = server_factory(connectors=[upstream], mcp=path.mcp)
+    mode = "legacy" if path.mcp.get("json_response") else "auto"
+    with recording() as handled:
+        await _relay(server, mode)
+    check_answered_by(path.fast, path.id, hot_requests(handled, port=server.port))
+
+
+async def _relay(server: RunningServer, mode: str) -> None:
+    async with Client(server.mcp_url, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {"ev_echo", "ev_get-sum", "ev_get-tiny-image", "ev_get-structured-content"}
         summed = tools["ev_get-sum"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from tests.auth.conftest import PASSWORD, add_user
 from tests.auth.flow import obtain_tokens
@@ -45,6 +46,21 @@ HOT: list[tuple[str, Any]] = [
     ("no params", {"jsonrpc": "2.0", "id": 3, "method": "tools/call"}),
     ("name not a string", {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}}),
     ("unicode", _call("search", {"query": "Überstunden — café ☕"})),
+    # What SDK clients and the Inspector add: a progress token, a cursor, _meta on ping.
+    (
+        "progress token",
+        {
+            "jsonrpc": "2.0",
+            "id": 8,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "travel"}, "_meta": {"progressToken": "p-1"}},
+        },
+    ),
+    ("cursor", {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"cursor": "opaque"}}),
+    (
+        "ping with _meta",
+        {"jsonrpc": "2.0", "id": 6, "method": "ping", "params": {"_meta": {"progressToken": 6}}},
+    ),
     ("bool id", {"jsonrpc": "2.0", "id": True, "method": "ping"}),
     ("null id", {"jsonrpc": "2.0", "id": None, "method": "ping"}),
 ]
@@ -92,13 +108,17 @@ def servers(
 
 
 def _session_headers(
-    server: RunningServer, stateless: bool, extra: dict[str, str] | None = None
+    server: RunningServer,
+    stateless: bool,
+    extra: dict[str, str] | None = None,
+    version: str = "2025-06-18",
+    version_header: bool = True,
 ) -> dict[str, str]:
-    headers = {**HEADERS, "mcp-protocol-version": "2025-06-18", **(extra or {})}
+    headers = {**HEADERS, **({"mcp-protocol-version": version} if version_header else {}), **(extra or {})}
     if stateless:
         return headers
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
     opened = httpx.post(server.mcp_url, headers={**HEADERS, **(extra or {})}, json=init)
     assert opened.status_code == 200, opened.text
     headers["mcp-session-id"] = opened.headers["mcp-session-id"]
@@ -112,12 +132,28 @@ def _session_headers(
 INDEXED_AT = re.compile(rb'(indexed_at\\*":\\*")[^"\\]+')
 
 
-def _exchange(server: RunningServer, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+# Differ between any two responses whatever the path: the clock, and each server's own session ids.
+# content-length is checked against the body instead (the normalised body may differ in length).
+VARYING_HEADERS = {"date": "DATE", "mcp-session-id": "SESSION"}
+
+
+def _exchange(
+    server: RunningServer, headers: dict[str, str], body: bytes
+) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+    """Status, response headers in order (varying values masked) and body, with the port as PORT."""
     response = httpx.post(server.mcp_url, headers=headers, content=body, timeout=20)
+    if "content-length" in response.headers:
+        assert int(response.headers["content-length"]) == len(response.content)
+    port = str(server.port)
+    shown = tuple(
+        (name, VARYING_HEADERS.get(name, value.replace(port, "PORT")))
+        for name, value in response.headers.items()
+        if name != "content-length"
+    )
     return (
         response.status_code,
-        response.headers.get("content-type", ""),
-        INDEXED_AT.sub(rb"\1T", response.content),
+        shown,
+        INDEXED_AT.sub(rb"\1T", response.content).replace(port.encode(), b"PORT"),
     )
 
 
@@ -137,6 +173,29 @@ def test_hot_requests_are_byte_identical(
     import json
 
     _compare(*servers, json.dumps(message).encode())
+
+
+@pytest.mark.parametrize("version_header", [True, False], ids=["version-header", "no-version-header"])
+@pytest.mark.parametrize("version", HANDSHAKE_PROTOCOL_VERSIONS)
+def test_every_handshake_version_is_byte_identical(
+    servers: tuple[RunningServer, RunningServer], version: str, version_header: bool
+) -> None:
+    """Results are shaped per protocol version: the version negotiated, or the header, or the default."""
+    import json
+
+    fast, sdk = servers
+    stateless = fast.settings.mcp.stateless
+    fast_headers = _session_headers(fast, stateless, version=version, version_header=version_header)
+    sdk_headers = _session_headers(sdk, stateless, version=version, version_header=version_header)
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        _call("search", {"query": "parental leave"}),
+        _call("fetch", {"id": DOC}),
+        _call("search", {"query": 5}),
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ):
+        body = json.dumps(message).encode()
+        assert _exchange(fast, fast_headers, body) == _exchange(sdk, sdk_headers, body), message
 
 
 @pytest.mark.parametrize(("label", "body", "extra"), MALFORMED, ids=[label for label, _, _ in MALFORMED])
@@ -203,8 +262,7 @@ def test_auth_outcomes_are_identical(auth_servers: tuple[RunningServer, RunningS
         for server, token in ((fast, fast_token), (sdk, sdk_token)):
             headers = {**HEADERS, **({"authorization": f"Bearer {token}"} if token else {})}
             opened = _session_headers(server, False, headers)
-            status, ctype, body = _exchange(server, opened, json.dumps(message).encode())
-            results.append((status, ctype, body.replace(str(server.port).encode(), b"PORT")))
+            results.append(_exchange(server, opened, json.dumps(message).encode()))
         assert results[0] == results[1], message
     # A bad token is refused before any session exists, the same way on both paths.
     garbage = {**HEADERS, "mcp-protocol-version": "2025-06-18", "authorization": "Bearer garbage.token.here"}
