@@ -112,3 +112,14 @@ def test_store_url_must_be_an_async_driver(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(None, environ={"BRIDGEHEAD_STORE__URL": "mysql://x"})
     assert caught.value.problems[0].location == "store.url"
+
+
+def test_the_warm_period_cannot_outlast_the_session() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            None, {"mcp": {"session_idle_timeout": 30, "session_memory_idle_seconds": 60}}, environ={}
+        )
+    assert "mcp.session_memory_idle_seconds" in str(error.value)
+    short = load_settings(None, {"mcp": {"session_idle_timeout": 5}}, environ={})
+    assert short.mcp.memory_idle_seconds() == 5
+    assert load_settings(None, {}, environ={}).mcp.memory_idle_seconds() == 60

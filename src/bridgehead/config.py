@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,7 @@ from pydantic_settings import (
 ENV_PREFIX = "BRIDGEHEAD_"
 SECRETS_DIR_ENV = "BRIDGEHEAD_SECRETS_DIR"
 CONFIG_FILE_ENV = "BRIDGEHEAD_CONFIG"
+DEFAULT_MEMORY_IDLE_SECONDS = 60.0
 
 
 class ConfigError(Exception):
@@ -133,12 +135,40 @@ class MCPSettings(_Section):
         description="Answer tools/call, tools/list and ping in JSON-response mode without the SDK's "
         "per-request machinery (same bytes on the wire).",
     )
-    session_idle_timeout: float = Field(default=1800.0, gt=0)
-    max_sessions: int = Field(default=10_000, gt=0)
+    session_idle_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        description="A session with no request for this long ends: its id answers 404 and the client "
+        "initializes again.",
+    )
+    session_memory_idle_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="An idle session leaves memory after this long but stays valid in the store until "
+        "session_idle_timeout: its next request re-opens it. Default: 60, or session_idle_timeout when "
+        "shorter.",
+    )
+    max_sessions: int = Field(
+        default=10_000, gt=0, description="Sessions held in memory at once (idle ones are not held)."
+    )
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     event_store_max_events: int = Field(
         default=1000, ge=0, description="Events kept per stream for resumption; 0 disables resumability."
     )
+
+    @field_validator("session_memory_idle_seconds")
+    @classmethod
+    def _within_idle_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("session_idle_timeout")
+        if value is not None and timeout is not None and value > timeout:
+            raise ValueError(f"must not exceed session_idle_timeout ({timeout:g})")
+        return value
+
+    def memory_idle_seconds(self) -> float:
+        """How long an idle stateful session stays in memory before only the store holds it."""
+        if self.session_memory_idle_seconds is not None:
+            return self.session_memory_idle_seconds
+        return min(DEFAULT_MEMORY_IDLE_SECONDS, self.session_idle_timeout)
 
 
 class StoreSettings(_Section):

@@ -68,3 +68,25 @@ async def test_event_store_keeps_only_the_newest_events_per_stream() -> None:
 
     assert await store.replay_events_after(ids[0], collect) == "s1"
     assert seen == ["n3", "n4", "n5"]
+
+
+async def test_a_long_stream_keeps_its_newest_events_past_the_small_stream_size() -> None:
+    from mcp_types import JSONRPCNotification
+
+    from bridgehead.protocol.event_store import SMALL_STREAM
+
+    store = MemoryEventStore(max_events_per_stream=SMALL_STREAM * 2)
+    ids = [
+        await store.store_event("s1", JSONRPCNotification(jsonrpc="2.0", method=f"n{i}", params=None))
+        for i in range(SMALL_STREAM * 3)
+    ]
+    seen: list[str] = []
+
+    async def collect(message: object) -> None:
+        seen.append(message.message.method)  # type: ignore[attr-defined]
+
+    assert await store.replay_events_after(ids[0], collect) == "s1"
+    assert seen == [f"n{i}" for i in range(SMALL_STREAM, SMALL_STREAM * 3)]
+    seen.clear()
+    assert await store.replay_events_after(ids[-3], collect) == "s1"
+    assert seen == [f"n{i}" for i in range(SMALL_STREAM * 3 - 2, SMALL_STREAM * 3)]

@@ -37,7 +37,10 @@ stateless = false
 json_response = false
 # Also serve the legacy HTTP+SSE transport at /sse.
 legacy_sse = true
+# A session with no request for this long ends (its id answers 404).
 session_idle_timeout = 1800.0
+# An idle session leaves memory sooner and re-opens from the store on its next request.
+# session_memory_idle_seconds = 60.0
 
 [store]
 # Default: SQLite in data_dir. For several replicas use PostgreSQL, set from the environment:

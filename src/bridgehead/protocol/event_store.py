@@ -21,8 +21,16 @@ from dataclasses import dataclass
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp_types import JSONRPCMessage
 
+SMALL_STREAM = 8
+"""Events a stream keeps in a plain list; a longer stream moves to a bounded deque.
 
-@dataclass(frozen=True)
+Most streams are one POST's SSE response (a priming event and the response), and
+streams outlive their session by up to the session timeout: a deque, whose first
+block alone is ~600 bytes, would cost more than their two events.
+"""
+
+
+@dataclass(frozen=True, slots=True)
 class _Event:
     seq: int
     stream_id: StreamId
@@ -42,7 +50,9 @@ class MemoryEventStore(EventStore):
         self._max_events = max_events_per_stream
         self._max_streams = max_streams
         self._ttl = stream_ttl
-        self._streams: OrderedDict[tuple[str, StreamId], tuple[float, deque[_Event]]] = OrderedDict()
+        self._streams: OrderedDict[tuple[str, StreamId], tuple[float, list[_Event] | deque[_Event]]] = (
+            OrderedDict()
+        )
         self._seq = itertools.count(1)
         self._scope = ""
 
@@ -56,9 +66,11 @@ class MemoryEventStore(EventStore):
         now = time.monotonic()
         key = (self._scope, stream_id)
         entry = self._streams.pop(key, None)
-        events = entry[1] if entry else deque(maxlen=self._max_events)
+        events = entry[1] if entry else []
         event = _Event(next(self._seq), stream_id, message)
         events.append(event)
+        if isinstance(events, list) and len(events) > min(SMALL_STREAM, self._max_events):
+            events = deque(events, maxlen=self._max_events)
         self._streams[key] = (now, events)
         self._evict(now)
         return f"{stream_id}:{event.seq}"

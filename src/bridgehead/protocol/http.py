@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +29,7 @@ from mcp.shared.transport_context import TransportContext
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridgehead.config import Settings
 from bridgehead.protocol.event_store import MemoryEventStore
@@ -40,6 +41,7 @@ MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 SSE_MESSAGES_PATH = "/messages/"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+STORE_WRITE_TIMEOUT = 5.0
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -72,7 +74,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 class SessionScopedManager(StreamableHTTPSessionManager):
-    """The SDK's session manager, with two additions.
+    """The SDK's session manager, with three additions.
 
     Each session's transport gets its own view of the event store: the SDK hands
     every session the one store it was given and names streams after request ids,
@@ -83,6 +85,14 @@ class SessionScopedManager(StreamableHTTPSessionManager):
     process does not hold — after a restart, or created by another worker or
     replica — is re-opened for the same principal with what was negotiated at
     initialize, instead of answering 404.
+
+    So an idle session need not stay in memory: with a registry, the SDK's idle
+    timeout is the short ``mcp.session_memory_idle_seconds``, after which the
+    SDK ends the session's server task and transport as it would at expiry. The
+    stored session stays valid until ``mcp.session_idle_timeout`` and its next
+    request re-opens it, so the client sees no difference. A session with a
+    request in flight or an open GET stream never goes idle; a client DELETE
+    removes the stored session too.
     """
 
     registry: SessionRegistry | None = None
@@ -102,30 +112,77 @@ class SessionScopedManager(StreamableHTTPSessionManager):
 
     async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         session_id = Headers(scope=scope).get(MCP_SESSION_ID_HEADER)
-        if session_id and self.registry is not None:
-            if session_id not in self._server_instances:
-                await self._reopen(session_id, scope)
-            elif scope["method"] == "DELETE":
-                await self.registry.forget(session_id)
-            else:
-                await self.registry.touch(session_id)
-        await super()._handle_stateful_request(scope, receive, send)
+        registry = self.registry
+        if not session_id or registry is None:
+            await super()._handle_stateful_request(scope, receive, send)
+            return
+        transport = await self._in_memory(session_id, scope)
+        if transport is None:  # unknown, expired or someone else's: the SDK answers 404
+            await super()._handle_stateful_request(scope, receive, send)
+        elif scope["method"] == "DELETE":
+            await super()._handle_stateful_request(
+                scope, receive, _forget_on_success(registry, session_id, send)
+            )
+        else:
+            await registry.touch(session_id)
+            if _leaving_memory(transport):
+                # It went idle while the store was written to: bring it back before the SDK sees it
+                # (from here to the SDK's own check nothing waits, so it cannot go idle again).
+                await self._in_memory(session_id, scope)
+            await super()._handle_stateful_request(scope, receive, send)
 
-    async def _reopen(self, session_id: str, scope: Scope) -> None:
+    async def _in_memory(self, session_id: str, scope: Scope) -> StreamableHTTPServerTransport | None:
+        """The session's live transport, re-opened from the store if it had left memory."""
+        transport = self._server_instances.get(session_id)
+        if transport is not None and _leaving_memory(transport):
+            # Its idle period ran out a moment ago and its server task is still winding down:
+            # finish that now, so this request re-opens the session instead of finding it ended.
+            await self._discard_session(session_id, transport)
+            transport = None
+        if transport is None:
+            transport = await self._reopen(session_id, scope)
+        return transport
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        if self._server_instances.get(session_id) not in (transport, None):
+            # The session left memory and was re-opened meanwhile: end this transport, not the new one.
+            if not transport.is_terminated:
+                with anyio.CancelScope(shield=True):
+                    await transport.terminate()
+            return
+        await super()._discard_session(session_id, transport)
+        if self.registry is not None and _leaving_memory(transport):
+            await self._record_idle_start(session_id)
+
+    async def _record_idle_start(self, session_id: str) -> None:
+        """Store when the session went idle, so it expires exactly session_idle_timeout after that.
+
+        The store may only know when an earlier request began: requests answered by the
+        fast path, and the time a long GET stream closed, are not written as they happen.
+        """
+        assert self.registry is not None
+        idle_since = time.time() - (self.session_idle_timeout or 0.0)
+        try:
+            with anyio.move_on_after(STORE_WRITE_TIMEOUT, shield=True):
+                await self.registry.touch(session_id, at=idle_since)
+        except Exception:  # the session still re-opens, only with an earlier expiry
+            logger.exception("could not record when session %s went idle", session_id[:64])
+
+    async def _reopen(self, session_id: str, scope: Scope) -> StreamableHTTPServerTransport | None:
         """Bring a stored session back into this process, if it is the caller's and still fresh."""
         assert self.registry is not None
         stored = await self.registry.find(session_id)
         if stored is None:
-            return
+            return None
         user = scope.get("user")
         requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
         if (dict(requestor) if requestor is not None else None) != stored.owner:
-            return  # someone else's session: the SDK answers 404, as for an unknown one
+            return None  # someone else's session: the SDK answers 404, as for an unknown one
         async with self._session_creation_lock:
             if session_id in self._server_instances:
-                return
+                return self._server_instances[session_id]
             if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
-                return
+                return None
             transport = StreamableHTTPServerTransport(
                 mcp_session_id=session_id,
                 is_json_response_enabled=self.json_response,
@@ -141,6 +198,7 @@ class SessionScopedManager(StreamableHTTPSessionManager):
                 self._session_owners[session_id] = requestor
             self._server_instances[session_id] = transport
         logger.info("re-opened stored session %s", session_id[:64])
+        return transport
 
     async def _serve_reopened(
         self,
@@ -176,6 +234,22 @@ class SessionScopedManager(StreamableHTTPSessionManager):
                 await self._discard_session(session_id, transport)
 
 
+def _forget_on_success(registry: SessionRegistry, session_id: str, send: Send) -> Send:
+    """``send`` that removes the stored session once the SDK accepts its DELETE, before the client hears so."""
+
+    async def forwarding(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            await registry.forget(session_id)
+        await send(message)
+
+    return forwarding
+
+
+def _leaving_memory(transport: StreamableHTTPServerTransport) -> bool:
+    """The session's idle period ran out: the SDK is ending its server task and transport."""
+    return transport.idle_scope is not None and transport.idle_scope.cancel_called
+
+
 class MCPTransports:
     """Both transports ChatGPT speaks, over one SDK server."""
 
@@ -186,6 +260,9 @@ class MCPTransports:
         self.settings = settings
         security = self.security = transport_security(settings)
         mcp = settings.mcp
+        # With a registry an idle session only leaves memory at the SDK's idle timeout; it ends
+        # (answers 404) once the registry's session_idle_timeout has passed.
+        memory_idle = mcp.memory_idle_seconds() if registry is not None else mcp.session_idle_timeout
         event_store = (
             MemoryEventStore(mcp.event_store_max_events, stream_ttl=mcp.session_idle_timeout)
             if mcp.event_store_max_events > 0 and not mcp.stateless
@@ -197,7 +274,7 @@ class MCPTransports:
             json_response=mcp.json_response,
             stateless=mcp.stateless,
             security_settings=security,
-            session_idle_timeout=mcp.session_idle_timeout,
+            session_idle_timeout=memory_idle,
             max_request_body_size=mcp.max_request_body_bytes,
             max_sessions=mcp.max_sessions,
         )
@@ -208,8 +285,14 @@ class MCPTransports:
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        async with self.streamable.run():
-            yield
+        registry = self.streamable.registry
+        async with self.streamable.run(), anyio.create_task_group() as housekeeping:
+            if registry is not None:
+                housekeeping.start_soon(registry.keep_pruned)
+            try:
+                yield
+            finally:
+                housekeeping.cancel_scope.cancel()
 
     async def handle_streamable(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.streamable.handle_request(scope, receive, send)
@@ -230,15 +313,11 @@ class MCPTransports:
     async def handle_sse_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.sse.handle_post_message(scope, receive, send)
 
-    def routes(
-        self,
-        guard: Callable[[ASGIApp], ASGIApp] | None = None,
-        front: Callable[[ASGIApp], ASGIApp] | None = None,
-    ) -> list[BaseRoute]:
+    def routes(self, guard: Callable[[ASGIApp], ASGIApp] | None = None) -> list[BaseRoute]:
         """Routes that answer directly at both the bare and the slash form: no redirects on protocol paths.
 
-        ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes);
-        ``front`` goes in front of the guarded Streamable HTTP endpoint (the fast path).
+        ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes); the
+        fast path sits in front of the whole app (``bridgehead.app.BridgeheadApp``).
         """
 
         def endpoint(handler: Any) -> ASGIApp:
@@ -246,8 +325,6 @@ class MCPTransports:
             return guard(app) if guard else app
 
         streamable = endpoint(self.handle_streamable)
-        if front is not None:
-            streamable = front(streamable)
         routes: list[BaseRoute] = [
             Route(MCP_PATH, streamable, methods=["GET", "POST", "DELETE"]),
             Route(MCP_PATH + "/", streamable, methods=["GET", "POST", "DELETE"]),

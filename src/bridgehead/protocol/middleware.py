@@ -9,8 +9,8 @@ from typing import Any
 
 from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
+from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
-from mcp.server.session import ServerSession
 from starlette.requests import Request
 
 from bridgehead.protocol.session_registry import SessionRegistry
@@ -21,18 +21,20 @@ NOTIFY_TIMEOUT = 5.0
 
 
 class ConnectedSessions:
-    """Remembers one server session per live connection, so changes can be announced to all of them,
-    and records each new Streamable HTTP session in the registry, so it outlives this process."""
+    """Remembers every live connection, so changes can be announced to all of them, and records each
+    new Streamable HTTP session in the registry, so it outlives this process."""
 
     def __init__(self, registry: SessionRegistry | None = None) -> None:
-        self._sessions: weakref.WeakKeyDictionary[Any, ServerSession] = weakref.WeakKeyDictionary()
+        # Weak, and nothing here refers back to a connection: once its session ends (or leaves
+        # memory) the connection and all it holds are freed, and it drops out of this set.
+        self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.registry = registry
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         connection = getattr(ctx.session, "_connection", None)
         session_id = getattr(connection, "session_id", None) if connection is not None else None
-        if session_id is not None:
-            self._sessions[connection] = ctx.session
+        if isinstance(connection, Connection) and session_id is not None:
+            self._connections.add(connection)
         result = await call_next(ctx)
         if ctx.method == "initialize" and session_id is not None and self.registry is not None:
             await self._record(ctx, connection, session_id, result)
@@ -54,14 +56,14 @@ class ConnectedSessions:
             logger.exception("could not record session %s", session_id[:64])
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._connections)
 
     async def notify_tools_changed(self) -> int:
-        """Send notifications/tools/list_changed to every connected session; returns how many got it."""
+        """Send notifications/tools/list_changed to every connected session; returns how many were sent."""
         delivered = 0
-        for session in list(self._sessions.values()):
+        for connection in list(self._connections):
             try:
-                await asyncio.wait_for(session.send_tool_list_changed(), NOTIFY_TIMEOUT)
+                await asyncio.wait_for(connection.send_tool_list_changed(), NOTIFY_TIMEOUT)
                 delivered += 1
             except Exception as exc:  # a closed or stalled stream must not stop the others
                 logger.debug("could not notify a session of the tool change: %s", exc)

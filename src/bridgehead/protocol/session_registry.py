@@ -1,7 +1,8 @@
-"""Streamable HTTP sessions in the store, so a session outlives a restart and spans workers.
+"""Streamable HTTP sessions in the store, so a session outlives a restart, spans workers and need
+not stay in memory while idle.
 
-A session id the process does not know (it restarted, or another worker or
-replica created it) is looked up here; when found, for the same principal and
+A session id the process does not hold (it restarted, another worker or
+replica created it, or the session left memory while idle) is looked up here; when found, for the same principal and
 not expired, the session is re-opened with its negotiated protocol version and
 client parameters instead of answering 404. Truly unknown or expired ids still
 get 404, as the spec requires, and the client re-initializes.
@@ -9,16 +10,22 @@ get 404, as the spec requires, and the client re-initializes.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlalchemy import delete, insert, select, update
 
 from bridgehead.store import Database
 from bridgehead.store.models import MCPSessionRow
 
+logger = logging.getLogger(__name__)
+
 TOUCH_INTERVAL = 30.0
+"""Activity is written at most this often per session, and at most every tenth of the idle timeout."""
+PRUNE_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,9 @@ class SessionRegistry:
     def __init__(self, database: Database, idle_timeout: float) -> None:
         self.database = database
         self.idle_timeout = idle_timeout
+        # A stored last_seen lags real activity by at most this, so a session is never
+        # judged expired more than a tenth of the timeout early.
+        self.touch_interval = min(TOUCH_INTERVAL, idle_timeout / 10)
         self._touched: dict[str, float] = {}
 
     async def save(
@@ -70,15 +80,18 @@ class SessionRegistry:
             return None
         return StoredSession(row.id, row.owner, row.protocol_version, row.client_params, row.last_seen)
 
-    async def touch(self, session_id: str) -> None:
-        """Record activity, at most every TOUCH_INTERVAL seconds per session (cheap on the hot path)."""
-        now = time.time()
-        if now - self._touched.get(session_id, 0.0) < TOUCH_INTERVAL:
+    async def touch(self, session_id: str, at: float | None = None) -> None:
+        """Record activity (now, or at the time ``at``), at most every ``touch_interval`` seconds per
+        session, so it is cheap on the hot path. A later time already stored is kept."""
+        when = time.time() if at is None else at
+        if when - self._touched.get(session_id, 0.0) < self.touch_interval:
             return
-        self._touched[session_id] = now
+        self._touched[session_id] = when
         async with self.database.connect() as conn:
             await conn.execute(
-                update(MCPSessionRow).where(MCPSessionRow.id == session_id).values(last_seen=now)
+                update(MCPSessionRow)
+                .where(MCPSessionRow.id == session_id, MCPSessionRow.last_seen < when)
+                .values(last_seen=when)
             )
 
     async def forget(self, session_id: str) -> None:
@@ -87,7 +100,20 @@ class SessionRegistry:
             await conn.execute(delete(MCPSessionRow).where(MCPSessionRow.id == session_id))
 
     async def prune(self) -> int:
+        """Delete the sessions idle past the timeout; returns how many."""
         cutoff = time.time() - self.idle_timeout
+        for session_id in [k for k, at in self._touched.items() if at < cutoff]:
+            del self._touched[session_id]
         async with self.database.connect() as conn:
             result = await conn.execute(delete(MCPSessionRow).where(MCPSessionRow.last_seen < cutoff))
         return int(result.rowcount or 0)
+
+    async def keep_pruned(self) -> None:
+        """Prune every PRUNE_INTERVAL seconds (or every idle timeout, when shorter), until cancelled."""
+        interval = min(PRUNE_INTERVAL, self.idle_timeout)
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.prune()
+            except Exception:  # the store may be briefly unreachable; expired rows are refused anyway
+                logger.exception("could not prune expired sessions")
