@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bridgehead.connectors.base import CallContext
-from bridgehead.connectors.documents import DocumentsConnector
+from bridgehead.connectors.documents import DocumentsConnector, indexer
 from bridgehead.protocol.tools import ToolSurface
 from bridgehead.store import Database
 from bridgehead.store.models import IndexRunRow
@@ -424,3 +424,36 @@ async def test_a_sub_folder_that_cannot_be_listed_keeps_its_documents(
     ]
     assert report.removed == 1  # holidays.txt really was deleted
     assert await found(connector, "wombatword") == ["docs:northwind/handbook/remote-work.md"]
+
+
+async def fts5_segments(database: Database) -> int:
+    async with database.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(DISTINCT segid) FROM documents_fts_idx")) or 0)
+
+
+async def test_a_pass_that_changes_much_of_the_index_compacts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: many batches leave FTS5 segments behind; a large pass merges them, a small one does not."""
+    monkeypatch.setattr(indexer, "BATCH_SIZE", 5)
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await database.migrate()
+    try:
+        root = tmp_path / "notes"
+        for i in range(40):
+            write(root / f"note-{i:02}.md", f"# Note {i}\n\nShelf {i} holds box {i * 7}.\n")
+        connector = documents_connector(database, tmp_path, [{"path": str(root), "name": "notes"}])
+        assert (await connector.reindex()).added == 40
+        assert await fts5_segments(database) == 1
+        write(root / "note-00.md", "# Note 0\n\nShelf 0 now holds the lantern.\n")
+        report = await connector.reindex()
+        assert (report.updated, report.unchanged) == (1, 39)
+        assert await fts5_segments(database) > 1  # one change in forty: not worth rewriting the index
+        assert [h.path for h in await connector.search("lantern")] == ["note-00.md"]
+        monkeypatch.setattr(indexer, "COMPACT_SHARE", 40)
+        write(root / "note-01.md", "# Note 1\n\nShelf 1 holds a second lantern.\n")
+        await connector.reindex()
+        assert await fts5_segments(database) == 1
+        assert sorted(h.path for h in await connector.search("lantern")) == ["note-00.md", "note-01.md"]
+    finally:
+        await database.close()

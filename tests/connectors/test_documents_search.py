@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bridgehead.config import sample_corpus_path
-from bridgehead.connectors.documents import DocumentsConnector
-from bridgehead.connectors.documents.backends import HIGHLIGHT_END, HIGHLIGHT_START
+from bridgehead.connectors.documents import DocumentsConnector, backends
+from bridgehead.connectors.documents.backends import HIGHLIGHT_END, HIGHLIGHT_START, rowkey_for
 from bridgehead.connectors.documents.query import MAX_PARTS, QueryError, parse_query, to_fts5, to_tsquery
 from bridgehead.store import Database
-from tests.connectors.conftest import documents_connector
+from tests.connectors.conftest import ConnectorFactory, documents_connector
 from tests.connectors.document_files import write
 
 KB = {
@@ -237,6 +238,112 @@ async def test_hostile_queries_never_raise_a_backend_error(kb: DocumentsConnecto
     except QueryError:
         return
     assert isinstance(hits, list)
+
+
+# -- many matches, and terms no document has -----------------------------------------------
+
+LANTERN_NOTES = 40
+
+
+def lantern_notes(root: Path) -> None:
+    """LANTERN_NOTES notes that mention the lantern, and one document about it."""
+    for i in range(LANTERN_NOTES):
+        write(root / f"note-{i:02}.md", f"# Note {i}\n\nThe lantern is on shelf {i}, next to box {i * 7}.\n")
+    write(root / "lantern.md", "# Lantern\n\nHow to light the lantern: open the lantern door first.\n")
+
+
+async def test_fewer_matches_than_the_rank_budget_are_ranked_exactly(
+    make_connector: ConnectorFactory, tmp_path: Path
+) -> None:
+    lantern_notes(tmp_path / "notes")
+    connector = make_connector([{"path": str(tmp_path / "notes"), "name": "notes"}], max_results=5)
+    await connector.reindex()
+    hits = await connector.search("lantern")
+    assert hits[0].path == "lantern.md"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+async def test_more_matches_than_the_rank_budget_rank_a_window_of_them(
+    make_connector: ConnectorFactory, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lantern_notes(tmp_path / "notes")
+    connector = make_connector([{"path": str(tmp_path / "notes"), "name": "notes"}], max_results=5)
+    await connector.reindex()
+    monkeypatch.setattr(backends, "RANK_BUDGET", 3)
+    hits = await connector.search("lantern")
+    # The window is never smaller than the page of results asked for.
+    assert len(hits) == 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    if database.is_sqlite:
+        # SQLite ranks the matches with the lowest rowids, a sample fixed by the document ids.
+        ids = [f"docs:notes/note-{i:02}.md" for i in range(LANTERN_NOTES)] + ["docs:notes/lantern.md"]
+        window = sorted(ids, key=rowkey_for)[:5]
+        assert sorted(h.id for h in hits) == sorted(window)
+
+
+async def test_the_window_counts_only_the_connectors_own_matches(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connector sharing the store with a larger one still finds all its documents."""
+    lantern_notes(tmp_path / "big")
+    write(tmp_path / "small" / "a.md", "# A\n\nA lantern in the attic.\n")
+    write(tmp_path / "small" / "b.md", "# B\n\nA lantern in the basement.\n")
+    big = documents_connector(database, tmp_path, [{"path": str(tmp_path / "big"), "name": "n"}], name="big")
+    small = documents_connector(
+        database, tmp_path, [{"path": str(tmp_path / "small"), "name": "n"}], name="small"
+    )
+    await big.reindex()
+    await small.reindex()
+    monkeypatch.setattr(backends, "RANK_BUDGET", 3)
+    everything = [f"big:n/note-{i:02}.md" for i in range(LANTERN_NOTES)] + ["big:n/lantern.md"]
+    mine = ["small:n/a.md", "small:n/b.md"]
+    # Counted over both connectors, the first matches would leave out at least one of small's.
+    assert not set(mine) <= set(sorted(everything + mine, key=rowkey_for)[:3])
+    assert len(await small.search("lantern", limit=1)) == 1
+    assert sorted(h.id for h in await small.search("lantern")) == mine
+    assert all(h.id.startswith("big:") for h in await big.search("lantern"))
+
+
+def parcel_docs(root: Path) -> None:
+    write(
+        root / "shipping.md", "# Shipping\n\nParcels leave on Mondays; the courier collects them at noon.\n"
+    )
+    write(root / "parcels.md", "# Parcels\n\nParcels, parcels, parcels: every parcel is weighed twice.\n")
+    for i in range(6):
+        # "courier" is in most documents, so it says little about any of them.
+        write(
+            root / f"other-{i}.md",
+            f"# Other {i}\n\nNothing about shipping here; ask the courier, page {i}.\n",
+        )
+
+
+async def test_a_term_no_document_has_does_not_demote_documents_matching_the_others(
+    make_connector: ConnectorFactory, tmp_path: Path
+) -> None:
+    parcel_docs(tmp_path / "kb")
+    connector = make_connector([{"path": str(tmp_path / "kb"), "name": "kb"}])
+    await connector.reindex()
+    query = "parcels courier zanzibarword"
+    # Ranked as "any of the terms", the document saying "parcels" most comes first...
+    async with connector.context.database.connect() as conn:
+        any_term = await connector.backend.search(
+            conn, parse_query(query), connector="docs", limit=10, any_term=True, snippets=False
+        )
+    assert [h.path for h in any_term][:2] == ["parcels.md", "shipping.md"]
+    # ...but the one with both words that exist goes first: the made-up word is set aside.
+    assert (await paths(connector, query))[:2] == ["shipping.md", "parcels.md"]
+    assert await paths(connector, "zanzibarword qwertyword") == []
+
+
+async def test_every_hit_of_every_tier_is_listed_once(
+    make_connector: ConnectorFactory, tmp_path: Path
+) -> None:
+    parcel_docs(tmp_path / "kb")
+    connector = make_connector([{"path": str(tmp_path / "kb"), "name": "kb"}])
+    await connector.reindex()
+    found = await paths(connector, "parcels courier shipping zanzibarword")
+    assert len(found) == len(set(found))
+    assert set(found) == {"shipping.md", "parcels.md"} | {f"other-{i}.md" for i in range(6)}
 
 
 # -- search quality on the sample corpus ----------------------------------------------------

@@ -80,6 +80,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # process crashes in WAL mode, which is what a server needs.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # A checkpointed WAL is truncated back to this size, so one big write (an index compaction)
+    # does not leave a WAL the size of the index behind.
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")

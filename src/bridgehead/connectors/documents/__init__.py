@@ -10,6 +10,7 @@ item holding that JSON, and the same object as structured content.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.routing import BaseRoute, Route
 
 from bridgehead.connectors.base import (
@@ -31,7 +33,7 @@ from bridgehead.connectors.base import (
 )
 from bridgehead.connectors.documents.backends import SearchHit, backend_for
 from bridgehead.connectors.documents.indexer import FolderSpec, IndexReport, ProgressCallback, index_folders
-from bridgehead.connectors.documents.query import QueryError, parse_query
+from bridgehead.connectors.documents.query import ParsedQuery, Part, QueryError, parse_query
 from bridgehead.store.models import DocumentRow
 
 MAX_ID_CHARS = 1024  # the width of documents.id
@@ -221,20 +223,45 @@ class DocumentsConnector(Connector):
     async def search(
         self, query: str, *, limit: int | None = None, snippets: bool = False
     ) -> list[SearchHit]:
-        """Ranked hits: documents matching every term first, then those matching any."""
+        """Ranked hits: documents matching every term first, then those matching any.
+
+        Between the two, when some terms are in none of the connector's documents (a
+        word the user guessed), come the documents matching every other term.
+        """
         parsed = parse_query(query)
         limit = limit or self.settings.max_results
         async with self.context.database.connect() as conn:
-            hits = await self.backend.search(
-                conn, parsed, connector=self.name, limit=limit, any_term=False, snippets=snippets
-            )
-            if len(hits) < limit and len(parsed.parts) > 1:
-                more = await self.backend.search(
-                    conn, parsed, connector=self.name, limit=limit, any_term=True, snippets=snippets
+
+            async def ranked(tier: ParsedQuery, any_term: bool) -> list[SearchHit]:
+                return await self.backend.search(
+                    conn, tier, connector=self.name, limit=limit, any_term=any_term, snippets=snippets
                 )
-                seen = {h.id for h in hits}
-                hits.extend(h for h in more if h.id not in seen)
+
+            hits = await ranked(parsed, False)
+            if len(hits) < limit and len(parsed.parts) > 1:
+                present = replace(parsed, parts=await self._parts_with_matches(conn, parsed))
+                tiers: list[tuple[ParsedQuery, bool]] = []
+                if 1 < len(present.parts) < len(parsed.parts):
+                    tiers.append((present, False))
+                if present.parts:
+                    # Terms no document has add nothing to "any of them".
+                    tiers.append((present, True))
+                for tier, any_term in tiers:
+                    if len(hits) >= limit:
+                        break
+                    seen = {h.id for h in hits}
+                    hits.extend(h for h in await ranked(tier, any_term) if h.id not in seen)
         return hits[:limit]
+
+    async def _parts_with_matches(self, conn: AsyncConnection, parsed: ParsedQuery) -> tuple[Part, ...]:
+        """The parts of the query that at least one of the connector's documents matches."""
+        return tuple(
+            [
+                part
+                for part in parsed.parts
+                if await self.backend.has_match(conn, replace(parsed, parts=(part,)), connector=self.name)
+            ]
+        )
 
     def document_url(self, folder: str, relpath: str, base_url: str) -> str:
         """The canonical link of a document: the folder's base_url, or the page Bridgehead serves."""

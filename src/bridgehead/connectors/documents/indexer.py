@@ -35,6 +35,9 @@ from bridgehead.store import Database
 from bridgehead.store.models import DocumentRow, IndexRunRow
 
 BATCH_SIZE = 200
+COMPACT_SHARE = 10
+"""A pass that changed at least one document in this many compacts the search index after it:
+reading a compact index is faster, but compacting rewrites all of it."""
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called as (files done, files total, current relative path)."""
@@ -293,6 +296,11 @@ async def index_folders(
                 chunk = gone[start : start + BATCH_SIZE]
                 await conn.execute(delete(DocumentRow).where(DocumentRow.id.in_(chunk)))
         report.removed = len(gone)
+
+    changed = report.added + report.updated + report.removed
+    if changed and changed * COMPACT_SHARE >= report.total + report.removed:
+        async with database.connect() as conn:
+            await backend.compact(conn)
 
     report.seconds = time.perf_counter() - started
     async with database.connect() as conn:
