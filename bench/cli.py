@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ import uvloop
 
 from bench.breakdown import run_breakdown
 from bench.corpus import DEFAULT_SEED
+from bench.echo_throughput import run_echo
 from bench.http_overhead import run_http_overhead
 from bench.machine import (
     SERVER_CORE,
@@ -30,7 +32,7 @@ from bench.search_scaling import run_search_scaling
 from bench.workspace import Workspace, index_from_scratch, open_workspace
 
 BREAKDOWN_LEVEL = 16
-WHICH = ("all", "http", "search", "breakdown")
+WHICH = ("all", "http", "search", "breakdown", "echo")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class Plan:
     @property
     def breakdown(self) -> bool:
         return self.which in ("all", "breakdown")
+
+    @property
+    def echo(self) -> bool:
+        return self.which in ("all", "echo")
 
 
 def parse_size(text: str) -> int:
@@ -101,23 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
         choices=WHICH,
         default="all",
         help="http: tools/call through Bridgehead vs a bare endpoint vs a direct call; search: latency by "
-        "corpus size; breakdown: CPU per call, one Bridgehead feature at a time; all (default): all three",
+        "corpus size; breakdown: CPU per call, one Bridgehead feature at a time; echo: an echo tool through "
+        "Bridgehead (with and without OAuth), a bare endpoint, the official SDK and fastmcp, and --workers 2; "
+        "all (default): all four",
     )
     parser.add_argument(
         "--quick", action="store_true", help="short runs, sizes 1k,10k: a smoke test, not figures"
     )
     parser.add_argument("--sizes", type=parse_sizes, help="corpus sizes for search (default 1k,10k,100k)")
     parser.add_argument(
-        "--concurrency", type=parse_levels, help="concurrency levels for http (default 1,16,64)"
+        "--concurrency", type=parse_levels, help="concurrency levels for http and echo (default 1,16,64)"
     )
-    parser.add_argument("--seconds", type=float, help="measured seconds per http run (default 10; quick 3)")
     parser.add_argument(
-        "--warmup", type=float, help="warm-up seconds before each http run (default 2; quick 1)"
+        "--seconds", type=float, help="measured seconds per http and echo run (default 10; quick 3)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, help="warm-up seconds before each http and echo run (default 2; quick 1)"
     )
     parser.add_argument(
         "--repeats",
         type=int,
-        help="runs per http cell, targets taking turns (default 3, breakdown 5; quick 1)",
+        help="runs per http and echo cell, targets taking turns (default 3, breakdown 5; quick 1)",
     )
     parser.add_argument(
         "--http-docs", type=parse_size, default=1000, help="corpus size http and breakdown serve"
@@ -161,7 +171,7 @@ def progress(message: str) -> None:
 
 def check_requirements(plan: Plan) -> None:
     """Fail before any long step when a tool is missing."""
-    if plan.http or plan.breakdown:
+    if plan.http or plan.breakdown or plan.echo:
         require_cores()
         require_event_loop()
         require_wrk()
@@ -187,6 +197,15 @@ def run(plan: Plan, results: Results) -> None:
             seed=plan.seed,
             rounds=plan.rounds,
             budget_s=plan.budget_s,
+            progress=progress,
+        )
+    if plan.echo:
+        results.echo = run_echo(
+            plan.workdir,
+            levels=plan.levels,
+            seconds=plan.seconds,
+            warmup=plan.warmup,
+            repeats=plan.repeats,
             progress=progress,
         )
     if not (plan.http or plan.breakdown):
@@ -221,6 +240,8 @@ def run(plan: Plan, results: Results) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the servers under test are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args = build_parser().parse_args(argv)
     plan = make_plan(args)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])

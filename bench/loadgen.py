@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.machine import LOAD_CORE, prioritized
@@ -26,20 +26,23 @@ def run_wrk(
     *,
     connections: int,
     seconds: float,
+    script: Path = SCRIPT,
+    script_args: Sequence[str] = (),
 ) -> LoadFigures:
     """One closed-loop run: ``connections`` connections, each sending its next request as soon as one returns.
 
     wrk runs with one thread pinned to the load core. Measure its CPU use around
-    the call (machine.CpuMeter) to show whether it could have gone faster.
+    the call (machine.CpuMeter) to show whether it could have gone faster. ``script`` gets
+    ``bodies`` and then ``script_args`` as its arguments.
     """
     command = prioritized([
         "taskset", "-c", str(LOAD_CORE),
         "wrk", "--threads", "1", "--connections", str(connections), "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", f"{REQUEST_TIMEOUT_S}s", "--script", str(SCRIPT),
+        "--timeout", f"{REQUEST_TIMEOUT_S}s", "--script", str(script),
     ])  # fmt: skip
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
-    command += [url, "--", str(bodies)]
+    command += [url, "--", str(bodies), *script_args]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=seconds + REQUEST_TIMEOUT_S + 30, check=False

@@ -200,22 +200,36 @@ class CpuShares:
 
 
 class CpuMeter:
-    """Splits the server core's busy time between the target, finished children and everyone else."""
+    """Splits the server core's busy time between the target, finished children and everyone else.
 
-    def __init__(self, target_cpu: Callable[[], float] | None = None, children_core: int = LOAD_CORE) -> None:
+    ``cores`` widens what is watched when the target is not pinned to the server core alone
+    (several worker processes): "other" is then what others used of all of them.
+    """
+
+    def __init__(
+        self,
+        target_cpu: Callable[[], float] | None = None,
+        children_core: int = LOAD_CORE,
+        cores: frozenset[int] = frozenset({SERVER_CORE}),
+    ) -> None:
         self._target_cpu = target_cpu
         self._children_core = children_core
+        self._cores = cores
         self._target = target_cpu() if target_cpu else 0.0
         self._children = _children_cpu()
-        self._busy = core_busy_seconds().get(SERVER_CORE, 0.0)
+        self._busy = self._busy_seconds()
         self._started = time.monotonic()
+
+    def _busy_seconds(self) -> float:
+        busy = core_busy_seconds()
+        return sum(busy.get(core, 0.0) for core in self._cores)
 
     def read(self) -> CpuShares:
         wall = time.monotonic() - self._started
         target = (self._target_cpu() - self._target) if self._target_cpu else 0.0
         children = _children_cpu() - self._children
-        busy = core_busy_seconds().get(SERVER_CORE, 0.0) - self._busy
-        ours = target + (children if self._children_core == SERVER_CORE else 0.0)
+        busy = self._busy_seconds() - self._busy
+        ours = target + (children if self._children_core in self._cores else 0.0)
         return CpuShares(target / wall, children / wall, max(0.0, busy - ours) / wall)
 
 

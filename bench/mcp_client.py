@@ -69,11 +69,11 @@ def _jsonrpc_result(content_type: str, payload: bytes) -> dict[str, Any]:
     return dict(json.loads(payload))
 
 
-def open_session(base_url: str) -> str:
-    """Initialize one MCP session and return its Mcp-Session-Id."""
+def open_session(base_url: str, request_headers: Mapping[str, str] = REQUEST_HEADERS) -> str:
+    """Initialize one MCP session (sending ``request_headers``, e.g. a bearer token) and return its Mcp-Session-Id."""
     status, headers, payload = _post(
         base_url,
-        REQUEST_HEADERS,
+        request_headers,
         {
             "jsonrpc": "2.0",
             "id": 0,
@@ -93,7 +93,7 @@ def open_session(base_url: str) -> str:
         raise RuntimeError(f"initialize failed: {message}")
     status, _, payload = _post(
         base_url,
-        {**REQUEST_HEADERS, "Mcp-Session-Id": session_id},
+        {**request_headers, "Mcp-Session-Id": session_id},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
     )
     if status != 202:
@@ -119,3 +119,48 @@ def check_search(base_url: str, headers: Mapping[str, str], query: str) -> None:
         raise RuntimeError(
             f"search {query!r} at {base_url} did not return results: {status} {payload[:300]!r}"
         )
+
+
+def write_echo_requests(path: Path, text: str) -> None:
+    """One ``tools/call`` of ``echo`` with ``text``, in the form tools_call.lua and echo_call.lua read."""
+    message = {
+        "jsonrpc": "2.0",
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}},
+    }
+    path.write_text(request_prefix(message) + "\n")
+
+
+def check_echo(base_url: str, headers: Mapping[str, str], text: str) -> None:
+    """Fail loudly unless the target answers an echo with exactly ``text`` as its one text content."""
+    status, response_headers, payload = _post(
+        base_url,
+        headers,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": text}},
+        },
+    )
+    message = _jsonrpc_result(response_headers.get("content-type", ""), payload) if status == 200 else {}
+    result = message.get("result", {})
+    content = result.get("content") or [{}]
+    if result.get("isError") or content[0].get("type") != "text" or content[0].get("text") != text:
+        raise RuntimeError(f"echo at {base_url} did not answer {text!r}: {status} {payload[:300]!r}")
+
+
+def check_refused(base_url: str, text: str) -> None:
+    """Fail unless an echo without a token gets 401: proof that the target does check tokens."""
+    status, _, payload = _post(
+        base_url,
+        REQUEST_HEADERS,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": text}},
+        },
+    )
+    if status != 401:
+        raise RuntimeError(f"echo at {base_url} without a token got {status}, not 401: {payload[:300]!r}")
