@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -82,6 +83,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so full collections (tens of milliseconds each, the p99 tail under load) stay short.
+        gc.collect()
+        gc.freeze()
         if registry is not None:
             await registry.prune()
         hangup = _on_sighup(lambda: asyncio.ensure_future(reload())) if runtime.loader else False

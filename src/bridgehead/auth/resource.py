@@ -43,6 +43,19 @@ class TokenVerifier:
         # Verified signatures, by token: a client sends the same token for many calls, and an
         # ECDSA verification costs more than the rest of the request. Expiry is re-checked on use.
         self._verified: dict[str, dict[str, Any]] = {}
+        # What those claims become for the policy and the SDK, built once per verified token.
+        self._identities: dict[str, tuple[dict[str, Any], Caller, AuthenticatedUser]] = {}
+
+    def identity(self, token: str, claims: dict[str, Any]) -> tuple[Caller, AuthenticatedUser]:
+        """The Caller and the SDK's user for verified ``claims`` of ``token`` (cached with them)."""
+        hit = self._identities.get(token)
+        if hit is not None and hit[0] is claims:
+            return hit[1], hit[2]
+        caller, user = caller_from_claims(claims), authenticated_user(token, claims)
+        if len(self._identities) >= VERIFIED_CACHE_SIZE:
+            self._identities.clear()
+        self._identities[token] = (claims, caller, user)
+        return caller, user
 
     async def _cached(self, key: str, compute: Any) -> bool:
         hit = self._cache.get(key)

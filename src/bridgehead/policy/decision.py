@@ -45,11 +45,17 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+MAX_REMEMBERED_DECISIONS = 4096
+
+
 class PolicyEngine:
     """Applies the configured auth mode, roles and tool scopes."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
+        # Decisions by (who, which tool): the same few roles call the same tools all day, and a
+        # tools/call asks twice (the step-up check, then the handler).
+        self._decisions: dict[tuple[object, ...], tuple[Tool, Decision]] = {}
 
     @property
     def mode(self) -> str:
@@ -114,6 +120,17 @@ class PolicyEngine:
 
     def decide(self, caller: Caller, tool: Tool) -> Decision:
         """May ``caller`` call ``tool`` now?"""
+        key = (caller.authenticated, caller.role, caller.scopes, tool.name, id(tool))
+        hit = self._decisions.get(key)
+        if hit is not None and hit[0] is tool:
+            return hit[1]
+        decision = self._decide(caller, tool)
+        if len(self._decisions) >= MAX_REMEMBERED_DECISIONS:
+            self._decisions.clear()
+        self._decisions[key] = (tool, decision)  # the tool is kept so its id cannot be reused
+        return decision
+
+    def _decide(self, caller: Caller, tool: Tool) -> Decision:
         if self.mode == "none":
             return Decision(True, "auth mode none")
         if not caller.authenticated:

@@ -38,7 +38,8 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bridgehead.auth.resource import BearerGuard, Denial, authenticated_user, caller_from_claims
+from bridgehead.auth.resource import BearerGuard, Denial
+from bridgehead.protocol.server import CALLER_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -140,12 +141,12 @@ class FastPath:
                 return
             if outcome is not None:
                 token, claims = outcome
-                denial = self.guard.step_up(caller_from_claims(claims), message)
+                caller, user = self.guard.verifier.identity(token, claims)
+                denial = self.guard.step_up(caller, message)
                 if denial is not None:
                     await self.guard.send_denial(denial, conn, send)
                     return
-                user = authenticated_user(token, claims)
-                scope = {**scope, "user": user}
+                scope = {**scope, "user": user, CALLER_SCOPE_KEY: caller}
                 request = Request(scope, receive)
         if transport is not None and session_id is not None:
             requestor = authorization_context(user) if user is not None else None

@@ -29,6 +29,8 @@ DEFAULT_INSTRUCTIONS = (
     "Use `search` to find documents, then `fetch` to read one in full before answering; cite the document URL."
 )
 RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+# Where the fast path leaves the Caller it already built from the verified token.
+CALLER_SCOPE_KEY = "bridgehead.caller"
 
 
 def current_caller(ctx: ServerRequestContext[Any]) -> Caller:
@@ -37,6 +39,9 @@ def current_caller(ctx: ServerRequestContext[Any]) -> Caller:
 
     request = ctx.request
     if isinstance(request, Request):
+        known = request.scope.get(CALLER_SCOPE_KEY)
+        if isinstance(known, Caller):
+            return known
         user = request.scope.get("user")
         if isinstance(user, AuthenticatedUser):
             return caller_from_access_token(user.access_token)
