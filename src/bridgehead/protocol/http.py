@@ -313,11 +313,16 @@ class MCPTransports:
     async def handle_sse_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.sse.handle_post_message(scope, receive, send)
 
-    def routes(self, guard: Callable[[ASGIApp], ASGIApp] | None = None) -> list[BaseRoute]:
+    def routes(
+        self,
+        guard: Callable[[ASGIApp], ASGIApp] | None = None,
+        front: Callable[[ASGIApp], ASGIApp] | None = None,
+    ) -> list[BaseRoute]:
         """Routes that answer directly at both the bare and the slash form: no redirects on protocol paths.
 
         ``guard`` wraps every transport endpoint (the bearer-token check in oauth and mixed modes); the
-        fast path sits in front of the whole app (``bridgehead.app.BridgeheadApp``).
+        fast path sits in front of the whole app (``bridgehead.app.BridgeheadApp``). ``front``, when
+        given, wraps the guarded Streamable HTTP endpoint (the doctor's broken test servers use it).
         """
 
         def endpoint(handler: Any) -> ASGIApp:
@@ -325,6 +330,8 @@ class MCPTransports:
             return guard(app) if guard else app
 
         streamable = endpoint(self.handle_streamable)
+        if front is not None:
+            streamable = front(streamable)
         routes: list[BaseRoute] = [
             Route(MCP_PATH, streamable, methods=["GET", "POST", "DELETE"]),
             Route(MCP_PATH + "/", streamable, methods=["GET", "POST", "DELETE"]),
