@@ -232,7 +232,7 @@ def _serialize(method: str, version: str, result: Any) -> dict[str, Any]:
 def _response_bytes(request_id: str | int, result: dict[str, Any]) -> bytes:
     """The JSON-RPC response as the SDK writes it (pydantic's compact JSON), built with orjson.
 
-    For JSON-ready dicts the two encoders give the same bytes (tests/protocol/test_fast_path.py
+    For JSON-ready dicts the two encoders give the same bytes (tests/protocol/test_response_bytes.py
     compares them); what orjson refuses (integers past 64 bits) goes through pydantic.
     """
     try:
