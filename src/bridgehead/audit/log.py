@@ -17,7 +17,7 @@ import time
 
 from sqlalchemy import delete
 
-from bridgehead.audit.records import AuditEvent, Redactor
+from bridgehead.audit.records import EVENT_FIELDS, AuditEvent, Redactor
 from bridgehead.audit.writer import AuditWriter, EngineWriter, writer_for
 from bridgehead.config import AuditSettings
 from bridgehead.store import Database
@@ -75,11 +75,11 @@ class AuditLog:
         """Return once ``event`` is committed; raise AuditError if it could not be."""
         if not self.enabled:
             return
-        # A shallow copy: the payloads are copied once, by the redactor.
-        row = dict(vars(event))
+        # A shallow copy; the payloads become the JSON text the store keeps.
+        row = {name: getattr(event, name) for name in EVENT_FIELDS}
         row["arguments"] = self.redactor.payload(event.arguments)
         row["result"] = self.redactor.payload(event.result)
-        row["reason"] = self.redactor.redact(event.reason)
+        row["reason"] = self.redactor.text(event.reason)
         if self._task is None:
             # Not running inside the server (a CLI or a test): write straight through.
             await self._write([row])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import orjson
@@ -18,6 +19,12 @@ _BUILTIN = [
     re.compile(r"(?i)\bbearer\s+[a-z0-9._~+/-]+=*"),
     re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{6,}"),
 ]
+# Looser forms of the built-in rules for the one scan of a payload's JSON text (see Redactor.payload):
+# whatever the rules above find in a string, these find in its JSON encoding.
+_TRIGGER_WORDS = ("bearer", "eyj")
+_CARD_TRIGGER = re.compile(r"\d(?:[ -]?\d){12}")
+# Characters JSON text escapes: a key name containing one would not appear verbatim in the text.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def _luhn(digits: str) -> bool:
@@ -32,9 +39,16 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-@dataclass(frozen=True)
+class JSONText(str):
+    """A payload already encoded as JSON text, as the store keeps it: writers store it unchanged."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
 class AuditEvent:
-    """One tools/call as recorded."""
+    """One tools/call as recorded (not frozen: a frozen dataclass's __init__ costs a few microseconds
+    per call, and nothing changes an event once it is handed to the log)."""
 
     at: float
     tool: str
@@ -52,6 +66,9 @@ class AuditEvent:
     request_id: str | None = None
 
 
+EVENT_FIELDS = tuple(f.name for f in dataclass_fields(AuditEvent))
+
+
 class Redactor:
     """Removes secrets from payloads: by key name, by configured patterns, and card numbers."""
 
@@ -61,6 +78,12 @@ class Redactor:
         self._keys = re.compile("|".join(re.escape(f) for f in self.fields)) if self.fields else None
         self.patterns = [*_BUILTIN, *(re.compile(p) for p in patterns)]
         self.max_bytes = max_bytes
+        # The one-scan check needs rules it can loosen: not configured patterns (arbitrary regular
+        # expressions), nor key names that are not plain ASCII or that JSON would escape.
+        self._scannable = not patterns and all(
+            f.isascii() and not _JSON_ESCAPED.search(f) for f in self.fields
+        )
+        self._trigger_words = (*self.fields, *_TRIGGER_WORDS)
 
     def _sensitive_key(self, key: str) -> bool:
         return self._keys is not None and self._keys.search(key.lower()) is not None
@@ -85,14 +108,39 @@ class Redactor:
             return self._text(value)
         return value
 
-    def payload(self, value: Any) -> Any:
-        """Redacted, then bounded: an oversized payload is kept as a truncated JSON string with a note."""
-        redacted = self.redact(value)
-        encoded = orjson.dumps(redacted, default=str)
+    def _clean(self, text: str) -> bool:
+        """True when the JSON ``text`` surely holds nothing ``redact`` would replace.
+
+        Every key name, string and digit run of a payload appears verbatim in its JSON text,
+        except for escaped quotes, backslashes and control characters, so one pass over the text
+        with rules looser than ``redact``'s (no word boundaries, any "bearer", any 13 digits)
+        finds everything ``redact`` would; a false alarm only costs the structured pass.
+        """
+        if not self._scannable:
+            return False
+        lowered = text.lower()
+        return not any(word in lowered for word in self._trigger_words) and _CARD_TRIGGER.search(text) is None
+
+    def payload(self, value: Any) -> JSONText:
+        """The JSON text to store: redacted, then bounded (an oversized payload is kept as a
+        truncated JSON string with a note).
+
+        Most payloads hold no secret; for those the text is encoded once and scanned once
+        instead of walking and copying the whole structure (tests/audit/test_redaction.py
+        checks both ways give the same text).
+        """
+        encoded = orjson.dumps(value, default=str)
+        if not self._clean(encoded.decode()):
+            encoded = orjson.dumps(self.redact(value), default=str)
         if len(encoded) <= self.max_bytes:
-            return redacted
-        return {
+            return JSONText(encoded.decode())
+        truncated = {
             "truncated": True,
             "bytes": len(encoded),
             "head": encoded[: self.max_bytes].decode("utf-8", "ignore"),
         }
+        return JSONText(orjson.dumps(truncated).decode())
+
+    def text(self, value: str) -> str:
+        """A free-text field (a reason) with secrets replaced."""
+        return value if self._clean(value) else self._text(value)

@@ -12,6 +12,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import operator
 import sqlite3
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import insert
 
+from bridgehead.audit.records import JSONText
 from bridgehead.store import Database
 from bridgehead.store.models import AuditEventRow
 
@@ -63,8 +65,10 @@ class EngineWriter:
         self.database = database
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
+        # The JSON columns take objects here: SQLAlchemy's JSON type encodes them itself.
+        decoded = [{**row, **{c: _decoded(row.get(c)) for c in JSON_COLUMNS}} for row in rows]
         async with self.database.connect() as conn:
-            await conn.execute(insert(AuditEventRow), rows)
+            await conn.execute(insert(AuditEventRow), decoded)
 
     def close(self) -> None:
         return None
@@ -123,7 +127,7 @@ class SQLiteWriter:
         self._thread_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
-        values = [tuple(_sqlite_value(column, row.get(column)) for column in COLUMNS) for row in rows]
+        values = [_sqlite_row(row) for row in rows]
         if self._inline is None:
             self._inline = self._open(busy_timeout_ms=0, autocheckpoint=False)
         try:
@@ -154,8 +158,32 @@ class SQLiteWriter:
         self._executor.shutdown(wait=True)
 
 
+_ALL_COLUMNS = operator.itemgetter(*COLUMNS)
+_JSON_AT = tuple(COLUMNS.index(c) for c in sorted(JSON_COLUMNS))
+_IS_ERROR_AT = COLUMNS.index("is_error")
+
+
+def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The INSERT's parameters for one event; the usual row (every column, payloads as JSONText) in one step."""
+    try:
+        values = list(_ALL_COLUMNS(row))
+    except KeyError:
+        return tuple(_sqlite_value(column, row.get(column)) for column in COLUMNS)
+    for at in _JSON_AT:
+        if not isinstance(values[at], JSONText):
+            values[at] = _sqlite_value(COLUMNS[at], values[at])
+    values[_IS_ERROR_AT] = _sqlite_value("is_error", values[_IS_ERROR_AT])
+    return tuple(values)
+
+
+def _decoded(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, JSONText) else value
+
+
 def _sqlite_value(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS:
+        if isinstance(value, JSONText):
+            return value
         # As SQLAlchemy's JSON type stores it (JSON text, with null for None), so reads are unchanged.
         return orjson.dumps(value, default=str).decode()
     if isinstance(value, bool):

@@ -64,12 +64,31 @@ class ToolOutput:
     is_error: bool = False
 
 
-@dataclass(frozen=True)
 class CallContext:
-    """What a tool handler knows about the call it is serving."""
+    """What a tool handler knows about the call it is serving.
 
-    base_url: str
-    """The public origin of this server for this request, without a trailing slash."""
+    ``base_url`` may be given as a function: working out the public origin from the request's
+    headers costs more than many tool calls, and most tools never ask for it.
+    """
+
+    __slots__ = ("_base_url", "_resolve")
+
+    def __init__(self, base_url: str | None = None, *, resolve: Callable[[], str] | None = None) -> None:
+        if (base_url is None) == (resolve is None):
+            raise TypeError("CallContext needs exactly one of base_url and resolve")
+        self._base_url = base_url
+        self._resolve = resolve
+
+    @property
+    def base_url(self) -> str:
+        """The public origin of this server for this request, without a trailing slash."""
+        if self._base_url is None:
+            assert self._resolve is not None
+            self._base_url = self._resolve()
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"CallContext(base_url={self.base_url!r})"
 
 
 ToolHandler = Callable[[dict[str, Any], CallContext], Awaitable[ToolOutput]]

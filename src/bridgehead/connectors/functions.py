@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar, get_type_hints
 import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from bridgehead.connectors.base import (
     CallContext,
@@ -94,6 +95,48 @@ class FunctionsConfig(ConnectorConfig):
     include: list[str] | None = Field(default=None, description="Only these function names.")
 
 
+# Parameter types whose JSON values pydantic hands over unchanged when they already have exactly that type.
+_PLAIN_TYPES = (str, int, float, bool)
+_REQUIRED = object()
+PlainParameters = dict[str, tuple[type, Any]]
+
+
+def _plain_parameters(function: Callable[..., Any]) -> PlainParameters | None:
+    """Each parameter's type and default when all are plain str/int/float/bool, else None."""
+    hints = get_type_hints(function)
+    plain: PlainParameters = {}
+    for parameter in inspect.signature(function).parameters.values():
+        annotation = hints.get(parameter.name, Any)
+        if annotation is CallContext:
+            continue
+        if annotation not in _PLAIN_TYPES or isinstance(parameter.default, FieldInfo):
+            return None
+        default = _REQUIRED if parameter.default is inspect.Parameter.empty else parameter.default
+        plain[parameter.name] = (annotation, default)
+    return plain
+
+
+def _plain_arguments(arguments: dict[str, Any], plain: PlainParameters) -> dict[str, Any] | None:
+    """The keyword arguments pydantic would produce, when every value already has its exact type.
+
+    None sends the call through the model (coercion, defaults of other kinds, error messages).
+    """
+    if not arguments.keys() <= plain.keys():
+        return None
+    kwargs: dict[str, Any] = {}
+    for name, (kind, default) in plain.items():
+        if name in arguments:
+            value = arguments[name]
+            if type(value) is not kind:
+                return None
+        elif default is _REQUIRED:
+            return None
+        else:
+            value = default
+        kwargs[name] = value
+    return kwargs
+
+
 def _schema_model(function: Callable[..., Any]) -> tuple[type[BaseModel], str | None]:
     """A pydantic model of the function's parameters, and the name of a CallContext parameter if any."""
     signature = inspect.signature(function)
@@ -151,15 +194,19 @@ def tool_from_function(function: Callable[..., Any]) -> Tool:
         doc.splitlines()[0].rstrip(".") if doc else name.replace("_", " ").capitalize()
     )
     is_async = inspect.iscoroutinefunction(function)
+    plain = _plain_parameters(function)
 
     async def handler(arguments: dict[str, Any], ctx: CallContext) -> ToolOutput:
-        try:
-            parsed = model.model_validate(arguments)
-        except ValidationError as exc:
-            raise ToolError(
-                f"invalid arguments: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
-            ) from exc
-        kwargs = {key: getattr(parsed, key) for key in type(parsed).model_fields}
+        # The schema check already ran; for plain parameters pydantic would change nothing.
+        kwargs = _plain_arguments(arguments, plain) if plain is not None else None
+        if kwargs is None:
+            try:
+                parsed = model.model_validate(arguments)
+            except ValidationError as exc:
+                raise ToolError(
+                    f"invalid arguments: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+                ) from exc
+            kwargs = {key: getattr(parsed, key) for key in type(parsed).model_fields}
         if context_param is not None:
             kwargs[context_param] = ctx
         if is_async:

@@ -39,7 +39,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridgehead.auth.resource import BearerGuard, Denial
-from bridgehead.protocol.server import CALLER_SCOPE_KEY
+from bridgehead.protocol.server import CALLER_SCOPE_KEY, WIRE_RESULT
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,26 @@ MAX_REMEMBERED_ORIGINS = 256
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def _accepts_json(accept: str) -> bool:
-    types_ = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    return bool(types_ & {"application/json", "application/*", "*/*"})
+def _accepts_json(accept: bytes) -> bool:
+    types_ = {part.split(b";")[0].strip().lower() for part in accept.split(b",")}
+    return bool(types_ & {b"application/json", b"application/*", b"*/*"})
+
+
+class _Remembered:
+    """Verdicts on header values, kept for the few distinct values real clients send."""
+
+    def __init__(self, decide: Any, limit: int = MAX_REMEMBERED_ORIGINS) -> None:
+        self.decide = decide
+        self.limit = limit
+        self.known: dict[bytes, bool] = {}
+
+    def __call__(self, value: bytes) -> bool:
+        verdict = self.known.get(value)
+        if verdict is None:
+            verdict = bool(self.decide(value))
+            if len(self.known) < self.limit:
+                self.known[value] = verdict
+        return verdict
 
 
 def _valid_id(value: Any) -> bool:
@@ -81,6 +98,7 @@ class FastPath:
         self.post_process = post_process
         # (Host, Origin) pairs the SDK's DNS-rebinding check has accepted: the verdict depends on nothing else.
         self._allowed_origins: set[tuple[bytes | None, bytes | None]] = set()
+        self._accepts_json = _Remembered(_accepts_json)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.manager.json_response:
@@ -93,7 +111,7 @@ class FastPath:
         if (
             (version and version not in HANDSHAKE_PROTOCOL_VERSIONS)
             or content_type != b"application/json"
-            or not _accepts_json(headers.get(b"accept", b"").decode("latin-1"))
+            or not self._accepts_json(headers.get(b"accept", b""))
         ):
             await self.fallback(scope, receive, send)
             return
@@ -200,7 +218,7 @@ class FastPath:
                 result = await entry.handler(ctx, typed)
                 if isinstance(result, types.ErrorData):
                     raise MCPError.from_error_data(result)
-                dumped = _serialize(method, version, result)
+                dumped = _serialize(method, version, result, WIRE_RESULT.get())
                 dumped = await self.post_process(ctx, _returning(dumped))
             except (MCPError, ValidationError) as exc:
                 error = handler_exception_to_error_data(exc)
@@ -221,11 +239,19 @@ class FastPath:
         return _response_bytes(request_id, dumped)
 
 
-def _serialize(method: str, version: str, result: Any) -> dict[str, Any]:
-    """The wire form of a handler result, as the SDK runner shapes it for handshake-era versions."""
-    dumped: dict[str, Any] = (
-        result.model_dump(by_alias=True, mode="json", exclude_none=True) if result is not None else {}
-    )
+def _serialize(
+    method: str, version: str, result: Any, known: tuple[Any, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The wire form of a handler result, as the SDK runner shapes it for handshake-era versions.
+
+    ``known`` is a result already dumped the same way (for the audit log), reused when it is this one.
+    """
+    if known is not None and known[0] is result:
+        dumped = known[1]
+    elif result is not None:
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    else:
+        dumped = {}
     return _methods.serialize_server_result(method, version, dumped)
 
 

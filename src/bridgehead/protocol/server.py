@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
@@ -31,6 +32,11 @@ DEFAULT_INSTRUCTIONS = (
 RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 # Where the fast path leaves the Caller it already built from the verified token.
 CALLER_SCOPE_KEY = "bridgehead.caller"
+# The wire form of the result call_tool last returned in this context, dumped once for the audit
+# log; the fast path reuses it instead of dumping the same result again.
+WIRE_RESULT: ContextVar[tuple[types.CallToolResult, dict[str, Any]] | None] = ContextVar(
+    "bridgehead_wire_result", default=None
+)
 
 
 def current_caller(ctx: ServerRequestContext[Any]) -> Caller:
@@ -138,7 +144,9 @@ def build_mcp_server(
             if not audit.enabled:
                 return
             if isinstance(result, types.CallToolResult):
-                result = _result_payload(result)
+                wire = _result_payload(result)
+                WIRE_RESULT.set((result, wire))
+                result = wire
             await audit.record(
                 AuditEvent(
                     at=time.time(),
@@ -172,7 +180,9 @@ def build_mcp_server(
                 return denied
             reason = decision.reason
         try:
-            result = await tools.call(params.name, params.arguments, CallContext(base_url=base_url(ctx)))
+            result = await tools.call(
+                params.name, params.arguments, CallContext(resolve=lambda: base_url(ctx))
+            )
         except MCPError as exc:
             await audit_call({"error": exc.error.model_dump(mode="json")}, True, "invalid", exc.error.message)
             raise

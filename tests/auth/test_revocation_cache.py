@@ -1,0 +1,150 @@
+"""The revocation look-ups behind token verification: one query per key at a time, refreshed ahead.
+
+A busy server used to stall every REVOCATION_CACHE_SECONDS, when every request that found
+the cached answer expired ran its own store queries. These tests drive the cache with a
+clock they control and a look-up that counts how often it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import pytest
+
+from bridgehead.auth.resource import REFRESH_AFTER_SECONDS, REVOCATION_CACHE_SECONDS, TokenVerifier
+from bridgehead.auth.service import AuthService
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Lookup:
+    """A store look-up stand-in that answers ``revoked``, counts its runs and can be held open."""
+
+    def __init__(self) -> None:
+        self.revoked = False
+        self.runs = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.fail: Exception | None = None
+
+    async def __call__(self) -> bool:
+        self.runs += 1
+        await self.release.wait()
+        if self.fail is not None:
+            raise self.fail
+        return self.revoked
+
+
+def verifier(clock: Clock) -> TokenVerifier:
+    # The cache never touches the service; verification end to end is in test_oauth_errors.py.
+    made = TokenVerifier(cast(AuthService, None))
+    made._clock = clock
+    return made
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_concurrent_misses_share_one_query() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    lookup.release.clear()
+    waiting = [asyncio.create_task(cache._cached("jti:a", lookup)) for _ in range(16)]
+    await settle()
+    lookup.release.set()
+    assert await asyncio.gather(*waiting) == [False] * 16
+    assert lookup.runs == 1
+
+
+async def test_fresh_answers_need_no_query() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    assert await cache._cached("jti:a", lookup) is False
+    clock.now += REFRESH_AFTER_SECONDS / 2
+    for _ in range(10):
+        assert await cache._cached("jti:a", lookup) is False
+    assert lookup.runs == 1
+
+
+async def test_an_ageing_answer_is_refreshed_once_in_the_background() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    await cache._cached("jti:a", lookup)
+    lookup.revoked = True
+    lookup.release.clear()
+    clock.now += REFRESH_AFTER_SECONDS + 0.1
+    # Still within the revocation bound: answered at once from the cache, one refresh started.
+    answers = [await cache._cached("jti:a", lookup) for _ in range(10)]
+    assert answers == [False] * 10
+    await settle()
+    assert lookup.runs == 2
+    lookup.release.set()
+    await settle()
+    assert await cache._cached("jti:a", lookup) is True
+    assert lookup.runs == 2
+
+
+async def test_an_answer_past_the_bound_is_never_used() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    await cache._cached("jti:a", lookup)
+    lookup.revoked = True
+    lookup.release.clear()
+    clock.now += REVOCATION_CACHE_SECONDS
+    waiting = [asyncio.create_task(cache._cached("jti:a", lookup)) for _ in range(8)]
+    await settle()
+    assert not any(task.done() for task in waiting)  # they wait for the query, not the old answer
+    lookup.release.set()
+    assert await asyncio.gather(*waiting) == [True] * 8
+    assert lookup.runs == 2
+
+
+async def test_a_cancelled_request_does_not_cancel_the_shared_query() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    lookup.release.clear()
+    first = asyncio.create_task(cache._cached("jti:a", lookup))
+    second = asyncio.create_task(cache._cached("jti:a", lookup))
+    await settle()
+    first.cancel()
+    await settle()
+    lookup.release.set()
+    assert await second is False
+    assert first.cancelled()
+    assert lookup.runs == 1
+
+
+async def test_a_failed_query_reaches_its_waiters_and_is_retried() -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    lookup.fail = RuntimeError("store unavailable")
+    with pytest.raises(RuntimeError, match="store unavailable"):
+        await cache._cached("jti:a", lookup)
+    lookup.fail = None
+    assert await cache._cached("jti:a", lookup) is False
+    assert lookup.runs == 2
+
+
+async def test_a_failed_background_refresh_keeps_the_answer_until_the_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, lookup = Clock(), Lookup()
+    cache = verifier(clock)
+    await cache._cached("jti:a", lookup)
+    lookup.fail = RuntimeError("store unavailable")
+    clock.now += REFRESH_AFTER_SECONDS + 0.1
+    assert await cache._cached("jti:a", lookup) is False
+    await settle()
+    assert "revocation check failed: store unavailable" in caplog.text
+    clock.now += REVOCATION_CACHE_SECONDS
+    with pytest.raises(RuntimeError):
+        await cache._cached("jti:a", lookup)
