@@ -22,7 +22,8 @@ _BUILTIN = [
 # Looser forms of the built-in rules for the one scan of a payload's JSON text (see Redactor.payload):
 # whatever the rules above find in a string, these find in its JSON encoding.
 _TRIGGER_WORDS = ("bearer", "eyj")
-_CARD_TRIGGER = re.compile(r"\d(?:[ -]?\d){12}")
+_CARD_TRIGGER = re.compile(r"\d[\d -]{12}")
+_ASCII_CARD_TRIGGER = re.compile(r"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
 # Characters JSON text escapes: a key name containing one would not appear verbatim in the text.
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
@@ -119,7 +120,11 @@ class Redactor:
         if not self._scannable:
             return False
         lowered = text.lower()
-        return not any(word in lowered for word in self._trigger_words) and _CARD_TRIGGER.search(text) is None
+        for word in self._trigger_words:
+            if word in lowered:
+                return False
+        card = _ASCII_CARD_TRIGGER if text.isascii() else _CARD_TRIGGER
+        return card.search(text) is None
 
     def payload(self, value: Any) -> JSONText:
         """The JSON text to store: redacted, then bounded (an oversized payload is kept as a
