@@ -32,6 +32,10 @@ from bridgehead.web.session import SessionCodec
 logger = logging.getLogger(__name__)
 
 
+# Allocations (net of frees) between young-generation collections, once the server runs.
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The Bridgehead ASGI app for ``settings``; the runtime starts and stops with the app's lifespan."""
     runtime = runtime or Runtime.create(settings)
@@ -87,6 +91,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         # sight, so full collections (tens of milliseconds each, the p99 tail under load) stay short.
         gc.collect()
         gc.freeze()
+        # A request allocates hundreds of container objects that reference counting frees moments
+        # later; at the default threshold (700) young collections ran every few requests and found
+        # little to collect: about 3% of the CPU under load, measured with gc.callbacks at 64 connections.
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
         if registry is not None:
             await registry.prune()
         hangup = _on_sighup(lambda: asyncio.ensure_future(reload())) if runtime.loader else False

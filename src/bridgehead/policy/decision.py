@@ -28,7 +28,10 @@ class Caller:
 
     @classmethod
     def anonymous(cls) -> Caller:
-        return cls(authenticated=False)
+        return _ANONYMOUS
+
+
+_ANONYMOUS = Caller(authenticated=False)  # frozen, so one instance serves every anonymous call
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_REMEMBERED_PEERS = 4096
 
 
 def parse_networks(entries: Sequence[str]) -> tuple[bool, list[Network]]:
@@ -28,12 +29,24 @@ class ForwardedHeadersMiddleware:
     def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
         self.app = app
         self.trust_all, self.networks = parse_networks(trusted)
+        # Verdicts by peer address: parsing the address and testing the networks cost more than
+        # the rest of this middleware, for the same few proxies on every request.
+        self._verdicts: dict[str, bool] = {}
 
     def _trusted(self, host: str | None) -> bool:
         if self.trust_all:
             return True
         if not host or not self.networks:
             return False
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = self._in_networks(host)
+            if len(self._verdicts) >= MAX_REMEMBERED_PEERS:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
+
+    def _in_networks(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
