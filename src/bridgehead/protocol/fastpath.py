@@ -215,10 +215,15 @@ class FastPath:
                     meta=meta,
                     request=request,
                 )
-                result = await entry.handler(ctx, typed)
+                wire: list[tuple[Any, dict[str, Any]]] = []
+                wanted = WIRE_RESULT.set(wire)
+                try:
+                    result = await entry.handler(ctx, typed)
+                finally:
+                    WIRE_RESULT.reset(wanted)
                 if isinstance(result, types.ErrorData):
                     raise MCPError.from_error_data(result)
-                dumped = _serialize(method, version, result, WIRE_RESULT.get())
+                dumped = _serialize(method, version, result, wire[-1] if wire else None)
                 dumped = await self.post_process(ctx, _returning(dumped))
             except (MCPError, ValidationError) as exc:
                 error = handler_exception_to_error_data(exc)

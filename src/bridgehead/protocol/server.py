@@ -32,9 +32,10 @@ DEFAULT_INSTRUCTIONS = (
 RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 # Where the fast path leaves the Caller it already built from the verified token.
 CALLER_SCOPE_KEY = "bridgehead.caller"
-# The wire form of the result call_tool last returned in this context, dumped once for the audit
-# log; the fast path reuses it instead of dumping the same result again.
-WIRE_RESULT: ContextVar[tuple[types.CallToolResult, dict[str, Any]] | None] = ContextVar(
+# Set by the fast path around a call: call_tool puts the result's wire form there (dumped once for the
+# audit log) so the response reuses it instead of dumping the same result again. Unset elsewhere, so a
+# long-lived SDK session task never keeps a result alive.
+WIRE_RESULT: ContextVar[list[tuple[types.CallToolResult, dict[str, Any]]] | None] = ContextVar(
     "bridgehead_wire_result", default=None
 )
 
@@ -145,7 +146,9 @@ def build_mcp_server(
                 return
             if isinstance(result, types.CallToolResult):
                 wire = _result_payload(result)
-                WIRE_RESULT.set((result, wire))
+                wanted = WIRE_RESULT.get()
+                if wanted is not None:
+                    wanted.append((result, wire))
                 result = wire
             await audit.record(
                 AuditEvent(
