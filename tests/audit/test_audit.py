@@ -221,16 +221,28 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
             "request_id": str(n),
         }
 
+    def encoded(n: int) -> dict[str, Any]:
+        """The row as AuditLog hands it over: payloads already JSON text (Redactor.payload)."""
+        redactor = Redactor([], [], 10_000)
+        plain = row(n)
+        return {
+            **plain,
+            "arguments": redactor.payload(plain["arguments"]),
+            "result": redactor.payload(plain["result"]),
+        }
+
     writer = writer_for(database)
     assert isinstance(writer, SQLiteWriter if database.is_sqlite else EngineWriter)
     try:
         await writer.write([row(0), row(1)])
+        await writer.write([encoded(0), encoded(1)])
     finally:
         writer.close()
     await EngineWriter(database).write([row(0), row(1)])
+    await EngineWriter(database).write([encoded(0), encoded(1)])
     stored = [{k: v for k, v in e.items() if k != "id"} async for e in events(database)]
-    assert len(stored) == 4
-    assert stored[:2] == stored[2:]
+    assert len(stored) == 8
+    assert stored[:2] == stored[2:4] == stored[4:6] == stored[6:]
     assert stored[1]["arguments"] == {"text": "héllo", "nested": [1, 2.5, None, True]}
     assert stored[0]["arguments"] is None and stored[1]["is_error"] is True
 

@@ -177,7 +177,8 @@ def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _decoded(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, JSONText) else value
+    # orjson reads exact str only, not subclasses.
+    return orjson.loads(str(value)) if isinstance(value, JSONText) else value
 
 
 def _sqlite_value(column: str, value: Any) -> Any:
