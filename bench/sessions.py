@@ -9,9 +9,13 @@ once those sessions have been idle past the in-memory warm period, once a
 second N have been opened and gone idle too (memory that sessions leaving it
 gave back is reused by the process, not returned to the OS, so the second
 batch shows the working size), and with one standalone GET SSE stream open
-for each of the first N sessions. A second server with a short idle timeout
-shows that idle sessions end: their ids answer 404, and what stays resident is
-the high-water mark of the sessions that were in memory at once.
+for each of the first N sessions (a sample of which must then still answer).
+Those streams may fit in memory that sessions gave back when they left it, so
+a second server, whose sessions stay in memory only briefly and so never reach
+that high-water mark, shows what N streams add on their own. A third server
+with a short idle timeout shows that idle sessions end: their ids answer 404,
+and what stays resident is the high-water mark of the sessions that were in
+memory at once.
 Every figure is a difference of VmRSS readings of the same server divided by
 the number of sessions (or streams), next to the budget of 20 KiB each.
 
@@ -49,6 +53,7 @@ SETTLE_MAX_S = 30.0
 SETTLE_STEP_S = 1.0
 SETTLE_TOLERANCE_KIB = 256
 SAMPLE = 50  # sessions checked by a request after each phase
+STREAM_RUN_MEMORY_IDLE_S = 2.0  # the streams run's in-memory period: few sessions are in memory at once
 FDS_PER_STREAM = 1  # the server holds one socket per stream; the client too
 FD_HEADROOM = 512
 
@@ -77,6 +82,8 @@ class SessionFigures:
     expiry_timeout_s: float
     readings: list[Reading] = field(default_factory=list)
     reopened: str = ""
+    streamed: str = ""
+    streamed_alone: str = ""
     expired: str = ""
     open_seconds: float = 0.0
     stopped: str = ""
@@ -272,6 +279,26 @@ def bridgehead_server(
         yield server
 
 
+def with_streams(server: ServerProcess, ids: list[str], concurrency: int) -> tuple[int, float, list[int]]:
+    """Open the GET stream of every session in ``ids``; returns the settled RSS with them open, how long
+    opening took, and the tools/list status of a sample of those sessions (asked after the reading:
+    answering brings them back into memory)."""
+
+    async def run() -> tuple[int, float, list[int]]:
+        streams = Streams()
+        began = time.monotonic()
+        try:
+            await open_streams(server.port, ids, concurrency, streams)
+            took = time.monotonic() - began
+            rss = await asyncio.to_thread(settled_rss, server.process.pid)
+            answered = await statuses(server.base_url, random.Random(3).sample(ids, min(SAMPLE, len(ids))))
+            return rss, took, answered
+        finally:
+            await streams.close()
+
+    return uvloop.run(run())
+
+
 def warm_up(server: ServerProcess) -> int:
     """One session through initialize, a tools/list, a short GET stream and DELETE; returns the settled RSS.
 
@@ -302,7 +329,7 @@ def measure(
     progress: Callable[[str], None],
 ) -> None:
     """The whole run, filling in ``figures`` as it goes: the default server (sessions, idle sessions,
-    streams), then the short-timeout server."""
+    streams), the streams server, then the short-timeout server."""
     count = figures.sessions
     with bridgehead_server(workdir / "defaults", "defaults", {}, progress) as server:
         pid = server.process.pid
@@ -336,22 +363,46 @@ def measure(
         figures.reopened = summarize_statuses(uvloop.run(statuses(server.base_url, sample)), 200)
         progress(f"sessions: idle sessions answer: {figures.reopened}; opening {count:,} GET streams")
 
-        async def with_streams() -> tuple[int, float]:
-            streams = Streams()
-            began = time.monotonic()
-            try:
-                await open_streams(server.port, ids, concurrency, streams)
-                took = time.monotonic() - began
-                return await asyncio.to_thread(settled_rss, pid), took
-            finally:
-                await streams.close()
-
-        with_open, figures.stream_seconds = uvloop.run(with_streams())
+        with_open, figures.stream_seconds, answered = with_streams(server, ids, concurrency)
+        figures.streamed = summarize_statuses(answered, 200)
         figures.readings.append(
             Reading(
                 f"{count:,} open GET SSE streams, over the previous reading", with_open, count, idle.rss_kib
             )
         )
+    # Above, the streams may fit in memory the sessions gave back when they left it (the process keeps
+    # it): a server whose sessions leave memory after STREAM_RUN_MEMORY_IDLE_S never holds many at once,
+    # so what its streams add is their own cost.
+    brief_env = {"BRIDGEHEAD_MCP__SESSION_MEMORY_IDLE_SECONDS": f"{STREAM_RUN_MEMORY_IDLE_S:g}"}
+    with bridgehead_server(workdir / "streams", "streams", brief_env, progress) as server:
+        pid = server.process.pid
+        base = warm_up(server)
+        ids = uvloop.run(open_sessions(server.base_url, count, concurrency))
+        time.sleep(STREAM_RUN_MEMORY_IDLE_S + 5.0)
+        idle = Reading(
+            f"streams run ({STREAM_RUN_MEMORY_IDLE_S:g} s in memory): {count:,} sessions idle",
+            settled_rss(pid),
+            count,
+            base,
+        )
+        figures.readings.append(idle)
+        progress(f"sessions: streams run: opening {count:,} GET streams")
+        with_open, _, answered = with_streams(server, ids, concurrency)
+        figures.streamed_alone = summarize_statuses(answered, 200)
+        figures.readings += [
+            Reading(
+                f"streams run: {count:,} open GET SSE streams, over the previous reading",
+                with_open,
+                count,
+                idle.rss_kib,
+            ),
+            Reading(
+                f"streams run: {count:,} idle sessions with an open stream each, over warm-up",
+                with_open,
+                count,
+                base,
+            ),
+        ]
     expiry = figures.expiry_timeout_s
     expiry_env = {"BRIDGEHEAD_MCP__SESSION_IDLE_TIMEOUT": f"{expiry:g}"}
     with bridgehead_server(workdir / "expiry", "expiry", expiry_env, progress) as server:
@@ -388,6 +439,8 @@ def render(figures: SessionFigures, command: str) -> str:
     lines += [
         "",
         f"- Idle sessions, after the wait, answer tools/list: {figures.reopened}",
+        f"- Sessions with an open GET stream answer tools/list: {figures.streamed}; "
+        f"in the streams run: {figures.streamed_alone}",
         f"- Sessions past the {figures.expiry_timeout_s:g} s idle timeout: {figures.expired}",
     ]
     if figures.stopped:

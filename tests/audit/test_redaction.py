@@ -43,7 +43,9 @@ EDGE_CASES: list[Any] = [
     {"n": CARD},
     {"n": "1234567890123"},
     {"n": "\u0664" + "\u0661" * 15},  # 4111 1111 1111 1111 in Arabic-Indic digits: \\d matches them too
-    {"n": "é " + CARD},  # a card in text that is not ASCII  # 13 digits failing Luhn: scanned as suspect, kept
+    {
+        "n": "é " + CARD
+    },  # a card in text that is not ASCII  # 13 digits failing Luhn: scanned as suspect, kept
     {"n": 4111111111111111},  # a number, not a string: redact leaves numbers alone
     {"PassWord": "x", "nested": [{"Api_Key": "k"}]},
     {'my"password': "x"},

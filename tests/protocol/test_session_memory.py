@@ -244,15 +244,19 @@ def _get_stream(server: RunningServer, session: dict[str, str]) -> Iterator[None
         thread.join(10)
 
 
-def test_a_session_with_an_open_get_stream_stays_in_memory(short_lived: Callable[..., RunningServer]) -> None:
+def test_an_open_get_stream_keeps_its_session_valid(short_lived: Callable[..., RunningServer]) -> None:
+    """The stream holds none of the session's SDK objects, so the session leaves memory like an idle
+    one; but it does not expire while the stream is open, and its next request re-opens it."""
     server = short_lived()
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         session = _open(http)
         session_id = session["mcp-session-id"]
         with _get_stream(server, session):
             assert http.post("/mcp", headers=session, json=rpc("tools/list")).status_code == 200
+            _wait_until(lambda: session_id not in _held(server))
             time.sleep(TIMEOUT + WARM)  # longer than the session could stay idle
-            assert session_id in _held(server)
+            assert _stored(server, session_id)
+            assert http.post("/mcp", headers=session, json=rpc("tools/list")).status_code == 200
         # Closing the stream starts the idle period, which is what the store remembers.
         _wait_until(lambda: session_id not in _held(server))
         assert http.post("/mcp", headers=session, json=rpc("tools/list")).status_code == 200

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -21,11 +21,17 @@ from mcp.server.auth.middleware.bearer_auth import (
 from mcp.server.connection import Connection
 from mcp.server.runner import serve_connection
 from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
+from mcp.server.streamable_http import (
+    GET_STREAM_KEY,
+    LAST_EVENT_ID_HEADER,
+    MCP_SESSION_ID_HEADER,
+    StreamableHTTPServerTransport,
+)
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.transport_context import TransportContext
+from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -34,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bridgehead.config import Settings
 from bridgehead.protocol.event_store import MemoryEventStore
 from bridgehead.protocol.session_registry import SessionRegistry, StoredSession
+from bridgehead.protocol.standalone_streams import OpenStream, StandaloneStreams, TransportSink
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +98,32 @@ class SessionScopedManager(StreamableHTTPSessionManager):
     SDK ends the session's server task and transport as it would at expiry. The
     stored session stays valid until ``mcp.session_idle_timeout`` and its next
     request re-opens it, so the client sees no difference. A session with a
-    request in flight or an open GET stream never goes idle; a client DELETE
-    removes the stored session too.
+    request in flight never goes idle; a client DELETE removes the stored
+    session too.
+
+    With ``streams``, Bridgehead serves the standalone GET stream itself
+    (``standalone_streams``): an open stream holds no SDK objects, so its
+    session leaves memory like an idle one while the stream stays open and keeps
+    the stored session alive. Without, the SDK serves it (tests compare the two).
     """
 
     registry: SessionRegistry | None = None
+    streams: StandaloneStreams | None = None
+
+    async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The SDK's entry point, minus its body-size limit for GETs without a body.
+
+        The limit reads and buffers the body, and its frame and buffer would stay in memory
+        as long as a GET stream is open; a GET that declares a body goes the SDK's way (413
+        when too large), as everything else does.
+        """
+        if self.streams is not None and scope["type"] == "http" and scope["method"] == "GET":
+            headers = Headers(scope=scope)
+            if "content-length" not in headers and "transfer-encoding" not in headers:
+                del headers
+                await self._handle_request(scope, receive, send)
+                return
+        await super().handle_request(scope, receive, send)
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         transport = super()._admit_session(requestor)
@@ -116,12 +144,24 @@ class SessionScopedManager(StreamableHTTPSessionManager):
         if not session_id or registry is None:
             await super()._handle_stateful_request(scope, receive, send)
             return
+        if scope["method"] == "GET" and self._serves_stream(scope):
+            # The checks run in a function of their own: nothing they looked at (the session's
+            # transport, its stored row) stays referenced while the stream is open.
+            admitted = await self._admit_stream(session_id, scope)
+            if admitted == "stream":
+                assert self.streams is not None
+                await self.streams.handle(scope, receive, send, session_id)
+            elif admitted == "terminated":  # being deleted right now: the SDK says so
+                await super()._handle_stateful_request(scope, receive, send)
+            else:
+                await _session_not_found(scope, receive, send)
+            return
         transport = await self._in_memory(session_id, scope)
         if transport is None:  # unknown, expired or someone else's: the SDK answers 404
             await super()._handle_stateful_request(scope, receive, send)
         elif scope["method"] == "DELETE":
             await super()._handle_stateful_request(
-                scope, receive, _forget_on_success(registry, session_id, send)
+                scope, receive, _forget_on_success(registry, self.streams, session_id, send)
             )
         else:
             await registry.touch(session_id)
@@ -130,6 +170,60 @@ class SessionScopedManager(StreamableHTTPSessionManager):
                 # (from here to the SDK's own check nothing waits, so it cannot go idle again).
                 await self._in_memory(session_id, scope)
             await super()._handle_stateful_request(scope, receive, send)
+
+    def _serves_stream(self, scope: Scope) -> bool:
+        """Whether Bridgehead serves this GET itself: always, except to resume a POST's stream (the SDK
+        resumes the request running in the session)."""
+        if self.streams is None:
+            return False
+        last_event_id = Headers(scope=scope).get(LAST_EVENT_ID_HEADER)
+        return not last_event_id or self.streams.resumes_here(last_event_id)
+
+    async def _admit_stream(
+        self, session_id: str, scope: Scope
+    ) -> Literal["stream", "terminated", "unknown"]:
+        """Whether the caller may open the session's GET stream, found in memory or in the store;
+        the session is not brought into memory for it."""
+        assert self.registry is not None
+        user = scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        transport = self._server_instances.get(session_id)
+        if transport is not None and not _leaving_memory(transport):
+            if transport.is_terminated:
+                return "terminated"
+            known = requestor == self._session_owners.get(session_id)
+        else:
+            stored = await self.registry.find(session_id)
+            owner = dict(requestor) if requestor is not None else None
+            known = stored is not None and owner == stored.owner
+        if not known:
+            return "unknown"
+        await self.registry.touch(session_id)
+        return "stream"
+
+    async def _attach_stream(self, stream: OpenStream) -> None:
+        """Let the session's transport, if in memory, write what it sends to the GET stream into ``stream``."""
+        transport = self._server_instances.get(stream.session_id)
+        if transport is not None and not transport.is_terminated and not stream.closed:
+            # Pinned SDK (mcp==2.3.0): the message router sends GET-stream messages to
+            # _request_streams[GET_STREAM_KEY][0] and cleans up with aclose() on both halves;
+            # tests/protocol/test_standalone_streams.py guards it.
+            sink = TransportSink(stream)
+            transport._request_streams[GET_STREAM_KEY] = cast(Any, (sink, sink))
+
+    async def _detach_stream(self, stream: OpenStream) -> None:
+        """The stream ended: the transport stops writing into it, and the session's idle period starts now."""
+        transport = self._server_instances.get(stream.session_id)
+        if transport is not None:
+            pair = transport._request_streams.get(GET_STREAM_KEY)
+            if pair is not None and isinstance(pair[0], TransportSink) and pair[0].stream is stream:
+                del transport._request_streams[GET_STREAM_KEY]
+        if self.registry is not None:
+            try:
+                with anyio.move_on_after(STORE_WRITE_TIMEOUT):
+                    await self.registry.touch(stream.session_id)
+            except Exception:  # the session still works; it may only expire a little early
+                logger.exception("could not record the end of session %s's stream", stream.session_id[:64])
 
     async def _in_memory(self, session_id: str, scope: Scope) -> StreamableHTTPServerTransport | None:
         """The session's live transport, re-opened from the store if it had left memory."""
@@ -197,6 +291,9 @@ class SessionScopedManager(StreamableHTTPSessionManager):
             if requestor is not None:
                 self._session_owners[session_id] = requestor
             self._server_instances[session_id] = transport
+            stream = self.streams.get(session_id) if self.streams is not None else None
+            if stream is not None:
+                await self._attach_stream(stream)
         logger.info("re-opened stored session %s", session_id[:64])
         return transport
 
@@ -234,15 +331,33 @@ class SessionScopedManager(StreamableHTTPSessionManager):
                 await self._discard_session(session_id, transport)
 
 
-def _forget_on_success(registry: SessionRegistry, session_id: str, send: Send) -> Send:
-    """``send`` that removes the stored session once the SDK accepts its DELETE, before the client hears so."""
+def _forget_on_success(
+    registry: SessionRegistry, streams: StandaloneStreams | None, session_id: str, send: Send
+) -> Send:
+    """``send`` that removes the stored session and ends its GET stream once the SDK accepts its DELETE,
+    before the client hears so."""
 
     async def forwarding(message: Message) -> None:
         if message["type"] == "http.response.start" and message["status"] == 200:
             await registry.forget(session_id)
+            if streams is not None:
+                await streams.close(session_id)
         await send(message)
 
     return forwarding
+
+
+async def _session_not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """The session manager's 404 for an unknown session, expired or someone else's (no session header)."""
+    body = JSONRPCError(
+        jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message="Session not found")
+    )
+    response = Response(
+        body.model_dump_json(by_alias=True, exclude_unset=True),
+        status_code=404,
+        media_type="application/json",
+    )
+    await response(scope, receive, send)
 
 
 def _leaving_memory(transport: StreamableHTTPServerTransport) -> bool:
@@ -279,6 +394,15 @@ class MCPTransports:
             max_sessions=mcp.max_sessions,
         )
         self.streamable.registry = registry if not mcp.stateless else None
+        if self.streamable.registry is not None:
+            manager = self.streamable
+            manager.streams = StandaloneStreams(
+                event_store,
+                TransportSecurityMiddleware(security),
+                on_open=manager._attach_stream,
+                on_close=manager._detach_stream,
+            )
+        self.streams = self.streamable.streams
         self.sse = SseServerTransport(
             SSE_MESSAGES_PATH, security_settings=security, max_request_body_size=mcp.max_request_body_bytes
         )
@@ -286,16 +410,18 @@ class MCPTransports:
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         registry = self.streamable.registry
+        streams = self.streams
         async with self.streamable.run(), anyio.create_task_group() as housekeeping:
             if registry is not None:
                 housekeeping.start_soon(registry.keep_pruned)
+                if streams is not None:
+                    housekeeping.start_soon(streams.keep_alive, registry.touch_many, registry.touch_interval)
             try:
                 yield
             finally:
+                if streams is not None:
+                    await streams.close_all()
                 housekeeping.cancel_scope.cancel()
-
-    async def handle_streamable(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.streamable.handle_request(scope, receive, send)
 
     async def handle_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -329,7 +455,7 @@ class MCPTransports:
             app: ASGIApp = _asgi(handler)
             return guard(app) if guard else app
 
-        streamable = endpoint(self.handle_streamable)
+        streamable = endpoint(self.streamable.handle_request)
         if front is not None:
             streamable = front(streamable)
         routes: list[BaseRoute] = [
@@ -353,5 +479,7 @@ class _asgi:
     def __init__(self, handler: Any) -> None:
         self.handler = handler
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(scope, receive, send)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: no frame of this wrapper stays on the stack of a long GET stream.
+        result: Awaitable[None] = self.handler(scope, receive, send)
+        return result

@@ -11,24 +11,35 @@ from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
+from mcp_types import JSONRPCNotification
 from starlette.requests import Request
 
 from bridgehead.protocol.session_registry import SessionRegistry
+from bridgehead.protocol.standalone_streams import StandaloneStreams
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT = 5.0
+TOOLS_CHANGED = JSONRPCNotification(jsonrpc="2.0", method="notifications/tools/list_changed")
+"""What ``Connection.send_tool_list_changed`` sends (no params: JSON-RPC forbids ``"params": null``)."""
 
 
 class ConnectedSessions:
     """Remembers every live connection, so changes can be announced to all of them, and records each
-    new Streamable HTTP session in the registry, so it outlives this process."""
+    new Streamable HTTP session in the registry, so it outlives this process.
 
-    def __init__(self, registry: SessionRegistry | None = None) -> None:
+    Announcements also reach every open standalone GET stream (``streams``), whose
+    session may have left memory while the stream stayed open.
+    """
+
+    def __init__(
+        self, registry: SessionRegistry | None = None, streams: StandaloneStreams | None = None
+    ) -> None:
         # Weak, and nothing here refers back to a connection: once its session ends (or leaves
         # memory) the connection and all it holds are freed, and it drops out of this set.
         self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.registry = registry
+        self.streams = streams
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         connection = getattr(ctx.session, "_connection", None)
@@ -59,9 +70,16 @@ class ConnectedSessions:
         return len(self._connections)
 
     async def notify_tools_changed(self) -> int:
-        """Send notifications/tools/list_changed to every connected session; returns how many were sent."""
-        delivered = 0
+        """Send notifications/tools/list_changed to every connected session; returns how many were sent.
+
+        Sessions with an open standalone stream get it there directly (stored for replay, as the
+        SDK stores it); the others through their connection, which stores it for a stream opened later.
+        """
+        streamed = await self.streams.broadcast(TOOLS_CHANGED) if self.streams is not None else set()
+        delivered = len(streamed)
         for connection in list(self._connections):
+            if connection.session_id in streamed:
+                continue
             try:
                 await asyncio.wait_for(connection.send_tool_list_changed(), NOTIFY_TIMEOUT)
                 delivered += 1

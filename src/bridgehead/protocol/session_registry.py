@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 TOUCH_INTERVAL = 30.0
 """Activity is written at most this often per session, and at most every tenth of the idle timeout."""
 PRUNE_INTERVAL = 300.0
+TOUCH_BATCH = 500
+"""Session ids per statement in ``touch_many``, well under every backend's limit on bound parameters."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,20 @@ class SessionRegistry:
                 .where(MCPSessionRow.id == session_id, MCPSessionRow.last_seen < when)
                 .values(last_seen=when)
             )
+
+    async def touch_many(self, session_ids: list[str]) -> None:
+        """Record activity now for sessions busy without requests (an open GET stream), in batched writes."""
+        now = time.time()
+        for start in range(0, len(session_ids), TOUCH_BATCH):
+            batch = session_ids[start : start + TOUCH_BATCH]
+            async with self.database.connect() as conn:
+                await conn.execute(
+                    update(MCPSessionRow)
+                    .where(MCPSessionRow.id.in_(batch), MCPSessionRow.last_seen < now)
+                    .values(last_seen=now)
+                )
+            for session_id in batch:
+                self._touched[session_id] = now
 
     async def forget(self, session_id: str) -> None:
         self._touched.pop(session_id, None)
