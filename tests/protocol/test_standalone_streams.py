@@ -46,6 +46,7 @@ from tests.auth.flow import obtain_tokens
 from tests.conftest import RunningServer, free_port, make_settings
 from tests.protocol.conftest import HEADERS, initialize_body, rpc
 from tests.protocol.raw_http import RawResponse, request
+from tests.protocol.test_surface_changes import _config
 from tests.test_serve_process import bridgehead_process
 
 WARM = 0.3  # seconds an idle session stays in memory on the "evicted" servers
@@ -498,19 +499,6 @@ def test_the_sdk_internals_this_relies_on_are_there() -> None:
     ]
 
 
-def _config(path: Path, folder: Path, data: Path, *, second: Path | None = None) -> None:
-    text = (
-        f'[server]\ndata_dir = "{data}"\n[mcp]\nsession_memory_idle_seconds = {WARM}\n'
-        f'[[connectors]]\ntype = "documents"\nname = "docs"\n[[connectors.folders]]\npath = "{folder}"\n'
-    )
-    if second is not None:
-        text += (
-            f'[[connectors]]\ntype = "documents"\nname = "hr"\ntool_prefix = "hr_"\n'
-            f'[[connectors.folders]]\npath = "{second}"\n'
-        )
-    path.write_text(text)
-
-
 def _serve_log(tmp_path: Path) -> str:
     return next(tmp_path.glob("serve-*.log")).read_text()
 
@@ -524,7 +512,7 @@ async def test_the_sdk_client_hears_of_tool_changes_after_its_session_left_memor
     (docs / "a.md").write_text("# Alpha\n\nAbout travel.")
     (hr / "b.md").write_text("# Beta\n\nAbout payroll.")
     config = tmp_path / "bridgehead.toml"
-    _config(config, docs, tmp_path / "data")
+    _config(config, docs, tmp_path / "data", memory_idle_seconds=WARM)
     changed = asyncio.Event()
     notifications: list[str] = []
 
@@ -540,7 +528,7 @@ async def test_the_sdk_client_hears_of_tool_changes_after_its_session_left_memor
             assert {t.name for t in (await client.list_tools()).tools} == {"search", "fetch"}
             await asyncio.sleep(WARM * 5)  # the session leaves memory; the GET stream stays open
             reopened_before = _serve_log(tmp_path).count("re-opened stored session")
-            _config(config, docs, tmp_path / "data", second=hr)
+            _config(config, docs, tmp_path / "data", second=hr, memory_idle_seconds=WARM)
             os.kill(pid, signal.SIGHUP)
             await asyncio.wait_for(changed.wait(), timeout=20)
             after = await client.list_tools()

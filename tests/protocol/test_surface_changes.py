@@ -18,11 +18,18 @@ from bridgehead.protocol.surface_history import diff_surfaces
 from tests.test_serve_process import bridgehead_process
 
 
-def _config(path: Path, folder: Path, data: Path, *, second: Path | None = None) -> None:
-    text = (
-        f'[server]\ndata_dir = "{data}"\n'
-        f'[[connectors]]\ntype = "documents"\nname = "docs"\n[[connectors.folders]]\npath = "{folder}"\n'
-    )
+def _config(
+    path: Path,
+    folder: Path,
+    data: Path,
+    *,
+    second: Path | None = None,
+    memory_idle_seconds: float | None = None,
+) -> None:
+    text = f'[server]\ndata_dir = "{data}"\n'
+    if memory_idle_seconds is not None:
+        text += f"[mcp]\nsession_memory_idle_seconds = {memory_idle_seconds}\n"
+    text += f'[[connectors]]\ntype = "documents"\nname = "docs"\n[[connectors.folders]]\npath = "{folder}"\n'
     if second is not None:
         text += (
             f'[[connectors]]\ntype = "documents"\nname = "hr"\ntool_prefix = "hr_"\n'
