@@ -43,6 +43,15 @@ def run_coroutine(coro: Any) -> Any:
     return result.get("value")
 
 
+def wait_until_started(server: uvicorn.Server, thread: threading.Thread, timeout: float = 30) -> None:
+    """Block until a uvicorn server running in ``thread`` accepts connections; fail if it dies first."""
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -128,11 +137,7 @@ def serve_in_thread(settings: Settings) -> Iterator[RunningServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
+    wait_until_started(server, thread)
     try:
         yield RunningServer(settings, port, app)
     finally:

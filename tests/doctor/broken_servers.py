@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridgehead.config import load_settings
 from bridgehead.protocol.http import MCPTransports
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_started
 from tests.doctor.certificates import TlsFiles
 
 SCOPES = ["notes:read", "notes:write", "offline_access"]
@@ -704,11 +704,7 @@ def serve(config: uvicorn.Config) -> Iterator[None]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
+    wait_until_started(server, thread)
     try:
         yield
     finally:

@@ -43,7 +43,7 @@ from bridgehead.protocol.middleware import ConnectedSessions
 from bridgehead.protocol.standalone_streams import OpenStream, StandaloneStreams, TransportSink
 from tests.auth.conftest import PASSWORD, add_user
 from tests.auth.flow import obtain_tokens
-from tests.conftest import RunningServer, free_port, make_settings
+from tests.conftest import RunningServer, free_port, make_settings, wait_until_started
 from tests.protocol.conftest import HEADERS, initialize_body, rpc
 from tests.protocol.raw_http import RawResponse, request
 from tests.protocol.test_surface_changes import _config
@@ -102,11 +102,7 @@ def serve_with_loop(settings: Settings, *, sdk_streams: bool = False) -> Iterato
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
+    wait_until_started(server, thread)
     try:
         yield LoopServer(RunningServer(settings, port, app), loop)
     finally:
