@@ -101,20 +101,24 @@ def open_session(base_url: str, request_headers: Mapping[str, str] = REQUEST_HEA
     return session_id
 
 
-def check_search(base_url: str, headers: Mapping[str, str], query: str) -> None:
-    """Fail loudly unless the target answers a search with results: a fast error is not a fast server."""
+def _call_tool(
+    base_url: str, headers: Mapping[str, str], name: str, arguments: dict[str, Any]
+) -> tuple[int, bytes, dict[str, Any]]:
+    """One ``tools/call``: the HTTP status, the raw body, and the JSON-RPC result ({} unless a 200 carried one)."""
     status, response_headers, payload = _post(
         base_url,
         headers,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "search", "arguments": {"query": query}},
-        },
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
     )
     message = _jsonrpc_result(response_headers.get("content-type", ""), payload) if status == 200 else {}
-    results = message.get("result", {}).get("structuredContent", {}).get("results")
+    result: dict[str, Any] = message.get("result", {})
+    return status, payload, result
+
+
+def check_search(base_url: str, headers: Mapping[str, str], query: str) -> None:
+    """Fail loudly unless the target answers a search with results: a fast error is not a fast server."""
+    status, payload, result = _call_tool(base_url, headers, "search", {"query": query})
+    results = result.get("structuredContent", {}).get("results")
     if not results:
         raise RuntimeError(
             f"search {query!r} at {base_url} did not return results: {status} {payload[:300]!r}"
@@ -133,18 +137,7 @@ def write_echo_requests(path: Path, text: str) -> None:
 
 def check_echo(base_url: str, headers: Mapping[str, str], text: str) -> None:
     """Fail loudly unless the target answers an echo with exactly ``text`` as its one text content."""
-    status, response_headers, payload = _post(
-        base_url,
-        headers,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "echo", "arguments": {"text": text}},
-        },
-    )
-    message = _jsonrpc_result(response_headers.get("content-type", ""), payload) if status == 200 else {}
-    result = message.get("result", {})
+    status, payload, result = _call_tool(base_url, headers, "echo", {"text": text})
     content = result.get("content") or [{}]
     if result.get("isError") or content[0].get("type") != "text" or content[0].get("text") != text:
         raise RuntimeError(f"echo at {base_url} did not answer {text!r}: {status} {payload[:300]!r}")
