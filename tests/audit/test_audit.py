@@ -201,7 +201,7 @@ def test_acknowledged_calls_survive_sigkill(tmp_path: Path) -> None:
 async def test_batch_writers_store_what_the_engine_stores(database: Database) -> None:
     """The dedicated SQLite writer and the engine writer give identical rows when read back."""
     from bridgehead.audit.query import events
-    from bridgehead.audit.writer import EngineWriter, SQLiteWriter, writer_for
+    from bridgehead.audit.writer import EngineWriter, SQLiteWriter, audit_row, writer_for
 
     def row(n: int) -> dict[str, Any]:
         return {
@@ -233,13 +233,15 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
 
     writer = writer_for(database)
     assert isinstance(writer, SQLiteWriter if database.is_sqlite else EngineWriter)
+    plain_rows = [audit_row(row(0)), audit_row(row(1))]
+    encoded_rows = [audit_row(encoded(0)), audit_row(encoded(1))]
     try:
-        await writer.write([row(0), row(1)])
-        await writer.write([encoded(0), encoded(1)])
+        await writer.write(plain_rows)
+        await writer.write(encoded_rows)
     finally:
         writer.close()
-    await EngineWriter(database).write([row(0), row(1)])
-    await EngineWriter(database).write([encoded(0), encoded(1)])
+    await EngineWriter(database).write(plain_rows)
+    await EngineWriter(database).write(encoded_rows)
     stored = [{k: v for k, v in e.items() if k != "id"} async for e in events(database)]
     assert len(stored) == 8
     assert stored[:2] == stored[2:4] == stored[4:6] == stored[6:]
@@ -250,7 +252,7 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
 async def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     """A batch is one transaction: when a row in it cannot be stored, none of its rows are."""
     from bridgehead.audit.query import events
-    from bridgehead.audit.writer import SQLiteWriter
+    from bridgehead.audit.writer import SQLiteWriter, audit_row
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     database = Database(url)
@@ -268,8 +270,8 @@ async def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     }
     try:
         with pytest.raises(Exception, match="NOT NULL"):
-            await writer.write([good, {**good, "tool": None}])
-        await writer.write([good])
+            await writer.write([audit_row(good), audit_row({**good, "tool": None})])
+        await writer.write([audit_row(good)])
     finally:
         writer.close()
     try:

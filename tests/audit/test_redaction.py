@@ -158,3 +158,36 @@ def test_free_text_reasons() -> None:
     redactor = Redactor(DEFAULT_FIELDS, [], 4096)
     assert redactor.text("role analyst allows 'search'") == "role analyst allows 'search'"
     assert redactor.text("upstream said: Bearer abc.def") == f"upstream said: {REDACTED}"
+
+
+PAIRS: list[tuple[Any, Any]] = [
+    ({"text": "echo"}, {"content": [{"type": "text", "text": "echo"}], "isError": False}),
+    ({"n": "4111 1111"}, {"n": "1111 1111"}),  # a card split across the two: neither holds one
+    ({"n": "1234 5678 9012"}, "3"),  # 12 digits, then one more in the other payload
+    ({"q": "bear"}, {"q": "er xyz"}),  # a trigger word split across the two
+    ({"q": "ok"}, {"token": "secret"}),
+    ({"password": "x"}, {"q": "ok"}),
+    ({"n": CARD}, {"n": CARD}),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS)
+def test_payloads_scanned_together_match_each_alone(first: Any, second: Any) -> None:
+    redactor = Redactor(DEFAULT_FIELDS, [], 4096)
+    assert redactor.payloads(first, second) == [reference(redactor, first), reference(redactor, second)]
+
+
+def test_random_pairs_match_the_structured_pass() -> None:
+    rng = random.Random(20261126)
+    redactor = Redactor(DEFAULT_FIELDS, [], 2048)
+    for _ in range(3000):
+        first, second = random_value(rng), random_value(rng)
+        expected = [reference(redactor, first), reference(redactor, second)]
+        assert redactor.payloads(first, second) == expected, (first, second)
+
+
+def test_only_clean_reasons_are_remembered() -> None:
+    redactor = Redactor(DEFAULT_FIELDS, [], 4096)
+    for _ in range(2):  # the second time from memory, for the clean one
+        assert redactor.text("role analyst allows 'search'") == "role analyst allows 'search'"
+        assert redactor.text("upstream said: Bearer abc.def") == f"upstream said: {REDACTED}"

@@ -8,10 +8,11 @@ clock they control and a look-up that counts how often it runs.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
+from bridgehead.auth.keys import InvalidToken
 from bridgehead.auth.resource import REFRESH_AFTER_SECONDS, REVOCATION_CACHE_SECONDS, TokenVerifier
 from bridgehead.auth.service import AuthService
 
@@ -148,3 +149,84 @@ async def test_a_failed_background_refresh_keeps_the_answer_until_the_bound(
     clock.now += REVOCATION_CACHE_SECONDS
     with pytest.raises(RuntimeError):
         await cache._cached("jti:a", lookup)
+
+
+class Store:
+    """The four look-ups ``verify`` makes, as a stand-in service whose answers a test sets and counts."""
+
+    def __init__(self) -> None:
+        self.revoked_jti: set[str] = set()
+        self.runs = 0
+        self.grants = self
+        self.clients = self
+        self.users = self
+
+    def issuer(self, conn: object) -> str:
+        return "https://bridgehead.example"
+
+    async def access_token_revoked(self, jti: str) -> bool:
+        self.runs += 1
+        return jti in self.revoked_jti
+
+    async def family_revoked(self, fid: str) -> bool:
+        self.runs += 1
+        return False
+
+    async def get(self, key: str) -> object:
+        self.runs += 1
+        return type("Record", (), {"revoked": False, "disabled": False, "tokens_valid_after": 0})()
+
+
+CLAIMS = {
+    "iss": "https://bridgehead.example", "exp": 4_000_000_000, "iat": 1, "jti": "j1", "fid": "f1",
+    "sub": "u1", "client_id": "c1", "scope": "tools:read",
+}  # fmt: skip
+
+
+def store_verifier(clock: Clock, store: Store) -> TokenVerifier:
+    made = TokenVerifier(cast(AuthService, store))
+    made._clock = clock
+    made._verified["tok"] = dict(CLAIMS)  # the signature check is cached as after a first request
+    return made
+
+
+async def test_a_token_that_passed_skips_the_cache_while_its_answers_are_fresh() -> None:
+    """The per-token memo saves the four cache consultations (CPU, not queries: fresh answers need
+    none either way), and only while the oldest answer it stands for is younger than the refresh age."""
+    clock, store = Clock(), Store()
+    cache = store_verifier(clock, store)
+    consulted: list[str] = []
+    consult = cache._cached
+
+    async def counting(key: str, compute: Any) -> bool:
+        consulted.append(key)
+        return await consult(key, compute)
+
+    cache._cached = counting  # type: ignore[method-assign]
+    assert (await cache.verify("tok", cast(Any, None)))["jti"] == "j1"
+    assert len(consulted) == 4 and store.runs == 4  # jti, grant family, client, user
+    clock.now += REFRESH_AFTER_SECONDS - 0.1
+    await cache.verify("tok", cast(Any, None))
+    assert len(consulted) == 4
+    clock.now += 0.2
+    await cache.verify("tok", cast(Any, None))
+    assert len(consulted) == 8  # the answers are now due for a refresh: the cache decides again
+    await settle()
+    assert store.runs == 8
+
+
+async def test_a_revocation_is_honoured_within_the_bound_despite_the_memo() -> None:
+    clock, store = Clock(), Store()
+    cache = store_verifier(clock, store)
+    await cache.verify("tok", cast(Any, None))
+    store.revoked_jti.add("j1")
+    # Past the refresh age the token's requests use the per-key answers again, which refresh...
+    clock.now += REFRESH_AFTER_SECONDS + 0.1
+    await cache.verify("tok", cast(Any, None))
+    await settle()
+    # ...so the revocation the refresh saw refuses the next request, well within the bound.
+    with pytest.raises(InvalidToken, match="revoked"):
+        await cache.verify("tok", cast(Any, None))
+    clock.now += REVOCATION_CACHE_SECONDS
+    with pytest.raises(InvalidToken, match="revoked"):
+        await cache.verify("tok", cast(Any, None))

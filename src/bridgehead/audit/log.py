@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 
 from sqlalchemy import delete
 
-from bridgehead.audit.records import EVENT_FIELDS, AuditEvent, Redactor
-from bridgehead.audit.writer import AuditWriter, EngineWriter, writer_for
+from bridgehead.audit.records import AuditEvent, Redactor
+from bridgehead.audit.writer import COLUMNS, AuditRow, AuditWriter, EngineWriter, writer_for
 from bridgehead.config import AuditSettings
 from bridgehead.store import Database
 from bridgehead.store.models import AuditEventRow
@@ -28,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 PRUNE_INTERVAL = 3600.0
+# An event's values in the writers' column order, and where the fields to redact sit in it.
+_EVENT_VALUES = operator.attrgetter(*COLUMNS)
+_ARGUMENTS_AT = COLUMNS.index("arguments")
+_RESULT_AT = COLUMNS.index("result")
+_REASON_AT = COLUMNS.index("reason")
 
 
 class AuditError(Exception):
@@ -41,7 +47,7 @@ class AuditLog:
         self.database = database
         self.settings = settings
         self.redactor = Redactor(settings.redact_fields, settings.redact_patterns, settings.max_payload_bytes)
-        self._pending: list[tuple[dict[str, object], asyncio.Future[None]]] = []
+        self._pending: list[tuple[AuditRow, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -76,11 +82,11 @@ class AuditLog:
         """Return once ``event`` is committed; raise AuditError if it could not be."""
         if not self.enabled:
             return
-        # A shallow copy; the payloads become the JSON text the store keeps.
-        row = {name: getattr(event, name) for name in EVENT_FIELDS}
-        row["arguments"] = self.redactor.payload(event.arguments)
-        row["result"] = self.redactor.payload(event.result)
-        row["reason"] = self.redactor.text(event.reason)
+        # The payloads become the JSON text the store keeps.
+        values = list(_EVENT_VALUES(event))
+        values[_ARGUMENTS_AT], values[_RESULT_AT] = self.redactor.payloads(event.arguments, event.result)
+        values[_REASON_AT] = self.redactor.text(event.reason)
+        row = tuple(values)
         if self._task is None:
             # Not running inside the server (a CLI or a test): write straight through.
             await self._write([row])
@@ -129,7 +135,7 @@ class AuditLog:
                 except Exception:
                     logger.exception("audit retention pruning failed")
 
-    async def _write(self, rows: list[dict[str, object]]) -> None:
+    async def _write(self, rows: list[AuditRow]) -> None:
         await self._writer.write(rows)
 
     async def prune(self) -> int:

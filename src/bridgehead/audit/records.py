@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import orjson
@@ -24,8 +23,13 @@ _BUILTIN = [
 _TRIGGER_WORDS = ("bearer", "eyj")
 _CARD_TRIGGER = re.compile(r"\d[\d -]{12}")
 _ASCII_CARD_TRIGGER = re.compile(r"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
+# A card number has at least 13 digits: ASCII text with fewer needs no search (counted in C).
+_CARD_MIN_DIGITS = 13
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 # Characters JSON text escapes: a key name containing one would not appear verbatim in the text.
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+# Free-text reasons come from a small set of policy sentences: the ones found clean are remembered.
+MAX_REMEMBERED_REASONS = 1024
 
 
 def _luhn(digits: str) -> bool:
@@ -67,9 +71,6 @@ class AuditEvent:
     request_id: str | None = None
 
 
-EVENT_FIELDS = tuple(f.name for f in dataclass_fields(AuditEvent))
-
-
 class Redactor:
     """Removes secrets from payloads: by key name, by configured patterns, and card numbers."""
 
@@ -84,7 +85,10 @@ class Redactor:
         self._scannable = not patterns and all(
             f.isascii() and not _JSON_ESCAPED.search(f) for f in self.fields
         )
-        self._trigger_words = (*self.fields, *_TRIGGER_WORDS)
+        # A word that contains another trigger word can only be present where that one is.
+        words = (*self.fields, *_TRIGGER_WORDS)
+        self._trigger_words = tuple(w for w in words if not any(o != w and o in w for o in words))
+        self._clean_reasons: set[str] = set()
 
     def _sensitive_key(self, key: str) -> bool:
         return self._keys is not None and self._keys.search(key.lower()) is not None
@@ -123,8 +127,11 @@ class Redactor:
         for word in self._trigger_words:
             if word in lowered:
                 return False
-        card = _ASCII_CARD_TRIGGER if text.isascii() else _CARD_TRIGGER
-        return card.search(text) is None
+        if not text.isascii():
+            return _CARD_TRIGGER.search(text) is None
+        if len(text.encode("ascii").translate(None, _NOT_DIGITS)) < _CARD_MIN_DIGITS:
+            return True
+        return _ASCII_CARD_TRIGGER.search(text) is None
 
     def payload(self, value: Any) -> JSONText:
         """The JSON text to store: redacted, then bounded (an oversized payload is kept as a
@@ -134,11 +141,24 @@ class Redactor:
         instead of walking and copying the whole structure (tests/audit/test_redaction.py
         checks both ways give the same text).
         """
-        encoded = orjson.dumps(value, default=str)
-        if not self._clean(encoded.decode()):
-            encoded = orjson.dumps(self.redact(value), default=str)
+        return self.payloads(value)[0]
+
+    def payloads(self, *values: Any) -> list[JSONText]:
+        """``payload`` of each value; the usual secret-free ones share one scan of their joined text."""
+        encoded = [orjson.dumps(value, default=str) for value in values]
+        texts = [text.decode() for text in encoded]
+        # A newline breaks every trigger (words, digit runs), so the joined text raises no alarm
+        # that one of its parts would not raise alone.
+        if not self._clean(texts[0] if len(texts) == 1 else "\n".join(texts)):
+            for index, (value, text) in enumerate(zip(values, texts, strict=True)):
+                if not self._clean(text):
+                    encoded[index] = orjson.dumps(self.redact(value), default=str)
+                    texts[index] = encoded[index].decode()
+        return [self._bounded(data, text) for data, text in zip(encoded, texts, strict=True)]
+
+    def _bounded(self, encoded: bytes, text: str) -> JSONText:
         if len(encoded) <= self.max_bytes:
-            return JSONText(encoded.decode())
+            return JSONText(text)
         truncated = {
             "truncated": True,
             "bytes": len(encoded),
@@ -148,4 +168,10 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """A free-text field (a reason) with secrets replaced."""
-        return value if self._clean(value) else self._text(value)
+        if value in self._clean_reasons:
+            return value
+        if self._clean(value):
+            if len(self._clean_reasons) < MAX_REMEMBERED_REASONS:
+                self._clean_reasons.add(value)
+            return value
+        return self._text(value)

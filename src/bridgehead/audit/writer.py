@@ -12,9 +12,9 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import operator
 import sqlite3
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -25,7 +25,8 @@ from bridgehead.audit.records import JSONText
 from bridgehead.store import Database
 from bridgehead.store.models import AuditEventRow
 
-# Columns in the order of the INSERT below; JSON columns are encoded by the writer.
+# Columns in the order of the INSERT below, and of every row handed to a writer; JSON columns hold
+# JSONText (already encoded, as AuditLog hands them over) or plain values the writer encodes.
 COLUMNS = (
     "at",
     "user_id",
@@ -43,6 +44,9 @@ COLUMNS = (
     "request_id",
 )
 JSON_COLUMNS = frozenset({"arguments", "result"})
+_JSON_AT = tuple(COLUMNS.index(c) for c in sorted(JSON_COLUMNS))
+# One audit event as a writer takes it: its values in COLUMNS order.
+AuditRow = tuple[Any, ...]
 # Rows between passive checkpoints (about SQLite's own 1,000-page default for small events).
 CHECKPOINT_EVERY = 2000
 SQLITE_INSERT = (
@@ -51,8 +55,13 @@ SQLITE_INSERT = (
 )
 
 
+def audit_row(values: Mapping[str, Any]) -> AuditRow:
+    """The row for a mapping of column names to values (a missing column is None)."""
+    return tuple(values.get(column) for column in COLUMNS)
+
+
 class AuditWriter(Protocol):
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[AuditRow]) -> None:
         """Commit ``rows`` in one transaction; raise if they are not all durable."""
 
     def close(self) -> None: ...
@@ -64,9 +73,15 @@ class EngineWriter:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[AuditRow]) -> None:
         # The JSON columns take objects here: SQLAlchemy's JSON type encodes them itself.
-        decoded = [{**row, **{c: _decoded(row.get(c)) for c in JSON_COLUMNS}} for row in rows]
+        decoded = [
+            {
+                column: _decoded(value) if column in JSON_COLUMNS else value
+                for column, value in zip(COLUMNS, row, strict=True)
+            }
+            for row in rows
+        ]
         async with self.database.connect() as conn:
             await conn.execute(insert(AuditEventRow), decoded)
 
@@ -126,7 +141,7 @@ class SQLiteWriter:
     def _checkpoint(self) -> None:
         self._thread_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[AuditRow]) -> None:
         values = [_sqlite_row(row) for row in rows]
         if self._inline is None:
             self._inline = self._open(busy_timeout_ms=0, autocheckpoint=False)
@@ -158,21 +173,14 @@ class SQLiteWriter:
         self._executor.shutdown(wait=True)
 
 
-_ALL_COLUMNS = operator.itemgetter(*COLUMNS)
-_JSON_AT = tuple(COLUMNS.index(c) for c in sorted(JSON_COLUMNS))
-_IS_ERROR_AT = COLUMNS.index("is_error")
-
-
-def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    """The INSERT's parameters for one event; the usual row (every column, payloads as JSONText) in one step."""
-    try:
-        values = list(_ALL_COLUMNS(row))
-    except KeyError:
-        return tuple(_sqlite_value(column, row.get(column)) for column in COLUMNS)
+def _sqlite_row(row: AuditRow) -> AuditRow:
+    """The INSERT's parameters for one event: the row itself when its payloads are JSON text already
+    (sqlite3 stores a bool as the integer SQLAlchemy's Boolean reads back)."""
+    if all(type(row[at]) is JSONText for at in _JSON_AT):
+        return row
+    values = list(row)
     for at in _JSON_AT:
-        if not isinstance(values[at], JSONText):
-            values[at] = _sqlite_value(COLUMNS[at], values[at])
-    values[_IS_ERROR_AT] = _sqlite_value("is_error", values[_IS_ERROR_AT])
+        values[at] = _sqlite_json(values[at])
     return tuple(values)
 
 
@@ -181,15 +189,11 @@ def _decoded(value: Any) -> Any:
     return orjson.loads(str(value)) if isinstance(value, JSONText) else value
 
 
-def _sqlite_value(column: str, value: Any) -> Any:
-    if column in JSON_COLUMNS:
-        if isinstance(value, JSONText):
-            return value
-        # As SQLAlchemy's JSON type stores it (JSON text, with null for None), so reads are unchanged.
-        return orjson.dumps(value, default=str).decode()
-    if isinstance(value, bool):
-        return int(value)
-    return value
+def _sqlite_json(value: Any) -> str:
+    if isinstance(value, JSONText):
+        return value
+    # As SQLAlchemy's JSON type stores it (JSON text, with null for None), so reads are unchanged.
+    return orjson.dumps(value, default=str).decode()
 
 
 def writer_for(database: Database) -> AuditWriter:

@@ -61,6 +61,10 @@ class TokenVerifier:
         self._verified: dict[str, dict[str, Any]] = {}
         # What those claims become for the policy and the SDK, built once per verified token.
         self._identities: dict[str, tuple[dict[str, Any], Caller, AuthenticatedUser]] = {}
+        # Tokens whose revocation checks all passed, with the age of the oldest answer they used:
+        # until that is REFRESH_AFTER_SECONDS old, the same answers would be used again, so the
+        # token's next requests skip the four look-ups.
+        self._passed: dict[str, float] = {}
 
     def identity(self, token: str, claims: dict[str, Any]) -> tuple[Caller, AuthenticatedUser]:
         """The Caller and the SDK's user for verified ``claims`` of ``token`` (cached with them)."""
@@ -117,19 +121,26 @@ class TokenVerifier:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = claims
+            self._passed.pop(token, None)
         if "client_id" not in claims or "scope" not in claims:
             raise InvalidToken("not an access token")
+        passed_at = self._passed.get(token)
+        if passed_at is not None and self._clock() - passed_at < REFRESH_AFTER_SECONDS:
+            return claims
         jti, fid, sub, client_id = claims["jti"], claims.get("fid"), claims["sub"], claims["client_id"]
-        if await self._cached(f"jti:{jti}", lambda: service.grants.access_token_revoked(jti)):
+        keys = [f"jti:{jti}", f"client:{client_id}"]
+        if await self._cached(keys[0], lambda: service.grants.access_token_revoked(jti)):
             raise InvalidToken("token revoked")
-        if fid and await self._cached(f"fid:{fid}", lambda: service.grants.family_revoked(fid)):
-            raise InvalidToken("token revoked")
+        if fid:
+            keys.append(f"fid:{fid}")
+            if await self._cached(keys[-1], lambda: service.grants.family_revoked(fid)):
+                raise InvalidToken("token revoked")
 
         async def client_revoked() -> bool:
             client = await service.clients.get(client_id)
             return client is None or client.revoked
 
-        if await self._cached(f"client:{client_id}", client_revoked):
+        if await self._cached(keys[1], client_revoked):
             raise InvalidToken("the client of this token has been revoked")
         if not str(sub).startswith("client:"):
 
@@ -138,9 +149,19 @@ class TokenVerifier:
                 minted_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
                 return user is None or user.disabled or user.tokens_valid_after > minted_ms
 
-            if await self._cached(f"user:{sub}:{claims.get('iat_ms', claims['iat'])}", user_refuses):
+            keys.append(f"user:{sub}:{claims.get('iat_ms', claims['iat'])}")
+            if await self._cached(keys[-1], user_refuses):
                 raise InvalidToken("the user's tokens were revoked or the account is disabled")
+        self._remember_passed(token, keys)
         return claims
+
+    def _remember_passed(self, token: str, keys: list[str]) -> None:
+        answers = [self._cache.get(key) for key in keys]
+        if any(answer is None for answer in answers):
+            return  # evicted meanwhile: the next request looks them up again
+        if len(self._passed) >= VERIFIED_CACHE_SIZE:
+            self._passed.clear()
+        self._passed[token] = min(answer.at for answer in answers if answer is not None)
 
 
 def _log_failed_refresh(task: asyncio.Task[bool]) -> None:

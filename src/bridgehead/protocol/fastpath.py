@@ -35,17 +35,19 @@ from mcp_types import DEFAULT_NEGOTIATED_VERSION
 from mcp_types import methods as _methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridgehead.auth.resource import BearerGuard, Denial
 from bridgehead.protocol.server import CALLER_SCOPE_KEY, WIRE_RESULT
+from bridgehead.protocol.wire_shapes import handshake_call_result, plain_call_params
 
 logger = logging.getLogger(__name__)
 
 HOT_METHODS = frozenset({"tools/call", "tools/list", "ping"})
 MAX_REMEMBERED_ORIGINS = 256
 JSON_HEADERS = [(b"content-type", b"application/json")]
+SESSION_HEADER = MCP_SESSION_ID_HEADER.encode()
 
 
 def _accepts_json(accept: bytes) -> bool:
@@ -133,7 +135,7 @@ class FastPath:
         ):
             await self.fallback(scope, receive, send)
             return
-        session_id = headers.get(MCP_SESSION_ID_HEADER.encode(), b"").decode("latin-1") or None
+        session_id = headers.get(SESSION_HEADER, b"").decode("latin-1") or None
         transport = None
         if not self.manager.stateless:
             transport = self.manager._server_instances.get(session_id) if session_id else None
@@ -152,7 +154,7 @@ class FastPath:
                     self._allowed_origins.add(origin)
         user: AuthenticatedUser | None = None
         if self.guard is not None:
-            conn = HTTPConnection(scope)
+            conn = request  # a Request is the HTTPConnection the guard reads (its headers parsed once)
             outcome = await self.guard.authenticate(conn)
             if isinstance(outcome, Denial):
                 await self.guard.send_denial(outcome, conn, send)
@@ -164,8 +166,10 @@ class FastPath:
                 if denial is not None:
                     await self.guard.send_denial(denial, conn, send)
                     return
-                scope = {**scope, "user": user, CALLER_SCOPE_KEY: caller}
-                request = Request(scope, receive)
+                # Set on the request's own scope (as Starlette's authentication middleware does), which
+                # ``request`` already wraps.
+                scope["user"] = user
+                scope[CALLER_SCOPE_KEY] = caller
         if transport is not None and session_id is not None:
             requestor = authorization_context(user) if user is not None else None
             if requestor != self.manager._session_owners.get(session_id):
@@ -174,7 +178,7 @@ class FastPath:
         response = await self._serve(message, version or DEFAULT_NEGOTIATED_VERSION, request, user, transport)
         response_headers = list(JSON_HEADERS)
         if session_id is not None and transport is not None:
-            response_headers.append((MCP_SESSION_ID_HEADER.encode(), session_id.encode()))
+            response_headers.append((SESSION_HEADER, session_id.encode()))
         response_headers.append((b"content-length", str(len(response)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": response})
@@ -199,7 +203,8 @@ class FastPath:
             idle_scope.deadline = math.inf
         try:
             try:
-                _methods.validate_client_request(method, version, params)
+                if method != "tools/call" or not plain_call_params(version, params):
+                    _methods.validate_client_request(method, version, params)
                 entry = self.server.get_request_handler(method)
                 if entry is None:
                     raise MCPError(code=types.METHOD_NOT_FOUND, message="Method not found", data=method)
@@ -257,6 +262,10 @@ def _serialize(
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     else:
         dumped = {}
+    if method == "tools/call":
+        shaped = handshake_call_result(version, dumped)
+        if shaped is not None:
+            return shaped
     return _methods.serialize_server_result(method, version, dumped)
 
 

@@ -87,6 +87,16 @@ def _transport(request: Request | None) -> str | None:
     return "sse" if request.scope["path"].startswith("/messages") else "streamable-http"
 
 
+def _session_id(request: Request | None) -> str | None:
+    """The request's Mcp-Session-Id (first occurrence, as Starlette reads it), without building its Headers."""
+    if request is None:
+        return None
+    for name, value in request.scope["headers"]:
+        if name == b"mcp-session-id":  # ASGI header names are lower case (Starlette compares them so too)
+            return str(value.decode("latin-1"))
+    return None
+
+
 class AnnouncingServer(Server[Any]):
     """The SDK server, advertising ``tools.listChanged``: Bridgehead announces tool-surface changes."""
 
@@ -164,7 +174,7 @@ def build_mcp_server(
                     username=caller.username,
                     client_id=caller.client_id,
                     transport=_transport(request),
-                    session_id=request.headers.get("mcp-session-id") if request else None,
+                    session_id=_session_id(request),
                     request_id=str(ctx.request_id) if ctx.request_id is not None else None,
                 )
             )
