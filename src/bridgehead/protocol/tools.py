@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from mcp.shared.exceptions import MCPError
 
-from bridgehead.connectors.base import CallContext, Tool, ToolError, ToolOutput
+from bridgehead.connectors.base import CallContext, Tool, ToolError
 
 logger = logging.getLogger(__name__)
 
@@ -133,19 +133,14 @@ class ToolSurface:
                 ],
                 is_error=True,
             )
-        return tool_result(output)
-
-
-def tool_result(output: ToolOutput) -> types.CallToolResult:
-    """The MCP result for a tool's output."""
-    content = (
-        list(output.content)
-        if output.content is not None
-        else [types.TextContent(type="text", text=output.text)]
-    )
-    return types.CallToolResult(
-        content=content, structured_content=output.structured, is_error=output.is_error
-    )
+        content = (
+            list(output.content)
+            if output.content is not None
+            else [types.TextContent(type="text", text=output.text)]
+        )
+        return types.CallToolResult(
+            content=content, structured_content=output.structured, is_error=output.is_error
+        )
 
 
 def to_mcp_tool(tool: Tool, security_schemes: list[dict[str, Any]] | None = None) -> types.Tool:
