@@ -149,7 +149,7 @@ class Redactor:
         texts = [text.decode() for text in encoded]
         # A newline breaks every trigger (words, digit runs), so the joined text raises no alarm
         # that one of its parts would not raise alone.
-        if not self._clean(texts[0] if len(texts) == 1 else "\n".join(texts)):
+        if not self._clean("\n".join(texts)):
             for index, (value, text) in enumerate(zip(values, texts, strict=True)):
                 if not self._clean(text):
                     encoded[index] = orjson.dumps(self.redact(value), default=str)
