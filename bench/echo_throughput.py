@@ -59,7 +59,6 @@ from bench.workspace import clean_environment
 from bridgehead.config import load_settings
 
 ECHO_TEXT = "echo from wrk: the quick brown fox jumps over the lazy dog"
-SCRIPT = Path(__file__).resolve().with_name("echo_call.lua")
 USERNAME = "bench"
 ROLE = "echo_caller"
 SCOPE = "tools:read"
@@ -365,9 +364,7 @@ def measure(
 ) -> LoadFigures:
     """Warm up, then one measured wrk run; fails when the server has died."""
     url = server.base_url + "/mcp"
-    load = partial(
-        run_wrk, url, requests, headers, connections=level, script=SCRIPT, script_args=(ECHO_TEXT,)
-    )
+    load = partial(run_wrk, url, requests, headers, connections=level, script_args=(ECHO_TEXT,))
     warm = load(seconds=warmup)
     meter = CpuMeter(server.cpu_seconds, cores=target.cores)
     run = load(seconds=seconds)

@@ -26,19 +26,18 @@ def run_wrk(
     *,
     connections: int,
     seconds: float,
-    script: Path = SCRIPT,
     script_args: Sequence[str] = (),
 ) -> LoadFigures:
     """One closed-loop run: ``connections`` connections, each sending its next request as soon as one returns.
 
     wrk runs with one thread pinned to the load core. Measure its CPU use around
-    the call (machine.CpuMeter) to show whether it could have gone faster. ``script`` gets
-    ``bodies`` and then ``script_args`` as its arguments.
+    the call (machine.CpuMeter) to show whether it could have gone faster. ``tools_call.lua`` gets
+    ``bodies`` and then ``script_args`` (the text every answer must carry) as its arguments.
     """
     command = prioritized([
         "taskset", "-c", str(LOAD_CORE),
         "wrk", "--threads", "1", "--connections", str(connections), "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", f"{REQUEST_TIMEOUT_S}s", "--script", str(script),
+        "--timeout", f"{REQUEST_TIMEOUT_S}s", "--script", str(SCRIPT),
     ])  # fmt: skip
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]

@@ -126,7 +126,7 @@ def check_search(base_url: str, headers: Mapping[str, str], query: str) -> None:
 
 
 def write_echo_requests(path: Path, text: str) -> None:
-    """One ``tools/call`` of ``echo`` with ``text``, in the form tools_call.lua and echo_call.lua read."""
+    """One ``tools/call`` of ``echo`` with ``text``, in the form tools_call.lua reads."""
     message = {
         "jsonrpc": "2.0",
         "method": "tools/call",

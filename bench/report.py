@@ -327,7 +327,7 @@ def render_echo(result: EchoResult) -> str:
         f"run {result.repeats} time(s), targets taking turns, and shows its best run. A run during which "
         f"other processes used {QUIET_SHARE:.0%} of the server core or more was repeated ({result.discarded} "
         f"discarded). Servers are pinned to CPU {SERVER_CORE} and wrk (1 thread, "
-        f"`bench/echo_call.lua`, which checks every answer) to CPU {LOAD_CORE}, except the "
+        f"`bench/tools_call.lua`, which checks every answer) to CPU {LOAD_CORE}, except the "
         f"{len(unpinned)} *unpinned* targets: `--workers 2` needs more than one core, and this machine has "
         f"two, so both it and its single-worker baseline may use CPUs {SERVER_CORE} and {LOAD_CORE} while "
         f"wrk stays on CPU {LOAD_CORE}, competing with the server for it. Their ratio is what a second worker "
@@ -431,7 +431,7 @@ def render_echo(result: EchoResult) -> str:
         f"targets, which may use two cores); *others* is what other processes used of CPU {SERVER_CORE} "
         f"(of CPUs {SERVER_CORE} and {LOAD_CORE} for unpinned targets, wrk excluded). *errors* counts "
         "connection errors, timeouts and every response that was not HTTP 200 with a JSON-RPC result "
-        "echoing the text without `isError: true` (`bench/echo_call.lua`).",
+        "echoing the text without `isError: true` (`bench/tools_call.lua`).",
         "",
     ]
     unsaturated = [

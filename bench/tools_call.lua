@@ -1,11 +1,15 @@
 -- wrk script: POST JSON-RPC requests from a file in turn, check every response, and
 -- print one machine-readable summary line for bench/loadgen.py.
 --
---   wrk -s bench/tools_call.lua http://127.0.0.1:PORT/mcp -- requests.txt
+--   wrk -s bench/tools_call.lua http://127.0.0.1:PORT/mcp -- requests.txt [EXPECTED]
 --
 -- Each line of the file is a JSON-RPC request cut just before its id value
 -- ('{"jsonrpc":"2.0",...,"id":'); the script appends a fresh id and the closing
 -- brace, because requests in flight on one MCP session must not share an id.
+-- A response counts as a success only when it is HTTP 200, a JSON-RPC result
+-- (not an error), not a tool error, and carries EXPECTED: the echo's text for
+-- the echo benchmark; by default '"structuredContent"', which every search
+-- result has.
 
 local bodies = {}
 local counter = 0
@@ -25,6 +29,7 @@ function init(args)
   end
   file:close()
   assert(#bodies > 0, "no request bodies in " .. args[1])
+  expected = args[2] or '"structuredContent"'
   -- A global, so that done() can read it from each thread.
   bad = 0
 end
@@ -35,11 +40,10 @@ function request()
   return wrk.format("POST", nil, nil, body)
 end
 
--- A search answered with a JSON-RPC error or a tool error is not a success,
--- whatever the HTTP status says.
 function response(status, headers, body)
   if status ~= 200
-    or not string.find(body, '"structuredContent"', 1, true)
+    or not string.find(body, '"result"', 1, true)
+    or not string.find(body, expected, 1, true)
     or string.find(body, '"isError":true', 1, true) then
     bad = bad + 1
   end
