@@ -73,17 +73,22 @@ def record_handling(sink: Callable[[Handled], None]) -> Callable[[], None]:
     """Report every request handler run, in this process, to ``sink``; returns the function that stops it.
 
     Both paths look their handler up with ``Server.get_request_handler`` and call it with a
-    context holding the HTTP request; the fast path does so inside ``FastPath._serve``.
+    context holding the HTTP request; the fast path does so inside ``FastPath._serve``, except for
+    tools/call, which it hands to Bridgehead's own ``call_tool`` (recorded around ``_serve`` here).
     """
     original_serve = FastPath._serve
     original_lookup = Server.get_request_handler
 
-    async def serve(self: FastPath, *args: Any, **kwargs: Any) -> bytes:
+    async def serve(
+        self: FastPath, message: dict[str, Any], version: str, request: Request, *args: Any, **kwargs: Any
+    ) -> bytes:
         token = _in_fast_path.set(True)
         try:
-            return await original_serve(self, *args, **kwargs)
+            return await original_serve(self, message, version, request, *args, **kwargs)
         finally:
             _in_fast_path.reset(token)
+            if message.get("method") == "tools/call" and self.call_tool is not None:
+                sink(Handled("tools/call", request.url.port, request.url.path, True))
 
     def lookup(self: Server[Any], method: str) -> Any:
         entry = original_lookup(self, method)

@@ -1,21 +1,24 @@
-"""The fast path's shortcuts give what the SDK's own validation and result shaping give.
+"""The fast path's shortcuts give what the SDK's own validation, models and result shaping give.
 
 ``plain_call_params`` may only say yes where the SDK's surface validation passes;
 ``handshake_call_result`` must give, byte for byte, what ``serialize_server_result``
-gives, or None. Held to the SDK on hand-picked shapes and on random ones.
+gives, or None; ``plain_result_dump`` what the result models dump. Held to the SDK on
+hand-picked shapes and on random ones.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
 import pytest
 from mcp_types import methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from bridgehead.connectors.base import ToolOutput
+from bridgehead.protocol.tools import plain_result_dump, tool_result
 from bridgehead.protocol.wire_shapes import (
     PARAMS_ENABLED,
     RESULTS_ENABLED,
@@ -175,3 +178,36 @@ def test_results_with_keys_the_shortcut_does_not_know_go_to_the_sdk() -> None:
     assert handshake_call_result(version, {"content": [{"type": "text", "text": 1}]}) is None
     assert handshake_call_result(version, {"content": [{"type": "text", "text": "x", "extra": 1}]}) is None
     assert handshake_call_result(version, {"isError": False}) is None
+
+
+OUTPUTS: list[tuple[ToolOutput, bool]] = [
+    (ToolOutput("hi"), True),
+    (ToolOutput("", is_error=True), True),
+    (ToolOutput('quotes " and \\ and é and \n'), True),
+    (ToolOutput("with structure", {"k": 1}), False),
+    (ToolOutput("relayed", content=[types.TextContent(type="text", text="relayed")]), False),
+    (ToolOutput(cast(str, 5)), False),  # a connector that broke its type: the models decide
+    (ToolOutput("x", is_error=cast(bool, 1)), False),
+]
+
+
+@pytest.mark.parametrize(("output", "plain"), OUTPUTS)
+def test_plain_result_dump_is_the_model_dump(output: ToolOutput, plain: bool) -> None:
+    dumped = plain_result_dump(output)
+    if not plain:
+        assert dumped is None
+        return
+    expected = tool_result(output).model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert dumped is not None and wire(dumped) == wire(expected)
+
+
+def test_random_text_outputs_dump_as_the_models_do() -> None:
+    rng = random.Random(8)
+    alphabet = ["a", "é", "🦊", '"', "\\", "\n", "\x00", " ", "{", "}"]
+    for _ in range(2000):
+        output = ToolOutput(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))), is_error=rng.random() < 0.5
+        )
+        expected = tool_result(output).model_dump(by_alias=True, mode="json", exclude_none=True)
+        dumped = plain_result_dump(output)
+        assert dumped is not None and wire(dumped) == wire(expected)

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridgehead.auth.resource import BearerGuard, Denial
-from bridgehead.protocol.server import CALLER_SCOPE_KEY, WIRE_RESULT
+from bridgehead.protocol.server import CALLER_SCOPE_KEY, CallTool
 from bridgehead.protocol.wire_shapes import handshake_call_result, plain_call_params
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class FastPath:
         guard: BearerGuard | None,
         max_body: int,
         post_process: Any,
+        call_tool: CallTool | None = None,
     ) -> None:
         self.server = server
         self.manager = manager
@@ -98,6 +99,8 @@ class FastPath:
         self.max_body = max_body
         # The server middleware that rewrites results (per-tool securitySchemes), applied the same way.
         self.post_process = post_process
+        # Runs tools/call giving the result's dump (the server's own handler gives its model).
+        self.call_tool = call_tool
         # (Host, Origin) pairs the SDK's DNS-rebinding check has accepted: the verdict depends on nothing else.
         self._allowed_origins: set[tuple[bytes | None, bytes | None]] = set()
         self._accepts_json = _Remembered(_accepts_json)
@@ -220,15 +223,15 @@ class FastPath:
                     meta=meta,
                     request=request,
                 )
-                wire: list[tuple[Any, dict[str, Any]]] = []
-                wanted = WIRE_RESULT.set(wire)
-                try:
+                if self.call_tool is not None and isinstance(typed, types.CallToolRequestParams):
+                    # Bridgehead's own call: the result's dump, shared with the audit record, and no
+                    # models at all for a plain result.
+                    dumped = _shaped(method, version, (await self.call_tool(ctx, typed)).dump())
+                else:
                     result = await entry.handler(ctx, typed)
-                finally:
-                    WIRE_RESULT.reset(wanted)
-                if isinstance(result, types.ErrorData):
-                    raise MCPError.from_error_data(result)
-                dumped = _serialize(method, version, result, wire[-1] if wire else None)
+                    if isinstance(result, types.ErrorData):
+                        raise MCPError.from_error_data(result)
+                    dumped = _serialize(method, version, result)
                 dumped = await self.post_process(ctx, _returning(dumped))
             except (MCPError, ValidationError) as exc:
                 error = handler_exception_to_error_data(exc)
@@ -249,19 +252,14 @@ class FastPath:
         return _response_bytes(request_id, dumped)
 
 
-def _serialize(
-    method: str, version: str, result: Any, known: tuple[Any, dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The wire form of a handler result, as the SDK runner shapes it for handshake-era versions.
+def _serialize(method: str, version: str, result: Any) -> dict[str, Any]:
+    """The wire form of a handler result, as the SDK runner shapes it for handshake-era versions."""
+    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True) if result is not None else {}
+    return _shaped(method, version, dumped)
 
-    ``known`` is a result already dumped the same way (for the audit log), reused when it is this one.
-    """
-    if known is not None and known[0] is result:
-        dumped = known[1]
-    elif result is not None:
-        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    else:
-        dumped = {}
+
+def _shaped(method: str, version: str, dumped: dict[str, Any]) -> dict[str, Any]:
+    """A result's dump shaped to the negotiated version's surface."""
     if method == "tools/call":
         shaped = handshake_call_result(version, dumped)
         if shaped is not None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -23,7 +23,7 @@ from bridgehead.policy import Caller, PolicyEngine
 from bridgehead.policy.decision import Decision
 from bridgehead.protocol.forwarded import base_url_from_scope
 from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
-from bridgehead.protocol.tools import ToolSurface
+from bridgehead.protocol.tools import ToolSurface, plain_result_dump, tool_result
 
 DEFAULT_INSTRUCTIONS = (
     "Bridgehead gives you access to this company's internal documents and systems. "
@@ -32,12 +32,25 @@ DEFAULT_INSTRUCTIONS = (
 RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 # Where the fast path leaves the Caller it already built from the verified token.
 CALLER_SCOPE_KEY = "bridgehead.caller"
-# Set by the fast path around a call: call_tool puts the result's wire form there (dumped once for the
-# audit log) so the response reuses it instead of dumping the same result again. Unset elsewhere, so a
-# long-lived SDK session task never keeps a result alive.
-WIRE_RESULT: ContextVar[list[tuple[types.CallToolResult, dict[str, Any]]] | None] = ContextVar(
-    "bridgehead_wire_result", default=None
-)
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """A tools/call's result: its model, or (where the fast path asked for none and the result is plain)
+    only its JSON-mode dump, which the audit record and the response share."""
+
+    model: types.CallToolResult | None
+    dumped: dict[str, Any] | None = None
+
+    def dump(self) -> dict[str, Any]:
+        """The result as ``model_dump(by_alias=True, mode="json", exclude_none=True)`` gives it, made once."""
+        if self.dumped is None:
+            assert self.model is not None
+            self.dumped = self.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self.dumped
+
+
+CallTool = Callable[[ServerRequestContext[Any], types.CallToolRequestParams], Awaitable[CallOutcome]]
 
 
 def current_caller(ctx: ServerRequestContext[Any]) -> Caller:
@@ -77,10 +90,6 @@ def denial_result(decision: Decision, tool_name: str, resource_metadata: str) ->
     )
 
 
-def _result_payload(result: types.CallToolResult) -> dict[str, Any]:
-    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 def _transport(request: Request | None) -> str | None:
     if request is None:
         return None
@@ -98,7 +107,12 @@ def _session_id(request: Request | None) -> str | None:
 
 
 class AnnouncingServer(Server[Any]):
-    """The SDK server, advertising ``tools.listChanged``: Bridgehead announces tool-surface changes."""
+    """The SDK server, advertising ``tools.listChanged``: Bridgehead announces tool-surface changes.
+
+    ``call_tool`` runs a tools/call for the fast path, which needs the result's wire form, not its model.
+    """
+
+    call_tool: CallTool | None = None
 
     def create_initialization_options(
         self,
@@ -144,9 +158,11 @@ def build_mcp_server(
             tools=[tools.listed(t.name) for t in tools.tools if policy.visible(caller, t)]
         )
 
-    async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    async def execute(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, *, model: bool
+    ) -> CallOutcome:
+        """Decide, run and audit one tools/call. Without ``model``, a plain result comes back as its
+        dump alone (the fast path serialises that; building the models would cost more than the call)."""
         started = time.perf_counter()
         caller = current_caller(ctx) if policy.mode != "none" else Caller.anonymous()
         request = ctx.request if isinstance(ctx.request, Request) else None
@@ -154,18 +170,12 @@ def build_mcp_server(
         async def audit_call(result: Any, is_error: bool, decision: str, reason: str) -> None:
             if not audit.enabled:
                 return
-            if isinstance(result, types.CallToolResult):
-                wire = _result_payload(result)
-                wanted = WIRE_RESULT.get()
-                if wanted is not None:
-                    wanted.append((result, wire))
-                result = wire
             await audit.record(
                 AuditEvent(
                     at=time.time(),
                     tool=params.name,
                     arguments=params.arguments,
-                    result=result,
+                    result=result.dump() if isinstance(result, CallOutcome) else result,
                     is_error=is_error,
                     decision=decision,
                     reason=reason,
@@ -188,25 +198,41 @@ def build_mcp_server(
         if policy.mode != "none":
             decision = policy.decide(caller, tool)
             if not decision.allowed:
-                denied = denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
+                denied = CallOutcome(
+                    denial_result(decision, tool.name, base_url(ctx) + RESOURCE_METADATA_PATH)
+                )
                 await audit_call(denied, True, "denied", decision.reason)
                 return denied
             reason = decision.reason
         try:
-            result = await tools.call(
+            output = await tools.run(
                 params.name, params.arguments, CallContext(resolve=lambda: base_url(ctx))
             )
         except MCPError as exc:
             await audit_call({"error": exc.error.model_dump(mode="json")}, True, "invalid", exc.error.message)
             raise
+        dumped = None if model else plain_result_dump(output)
+        outcome = CallOutcome(None, dumped) if dumped is not None else CallOutcome(tool_result(output))
         try:
-            await audit_call(result, bool(result.is_error), "allowed", reason)
+            await audit_call(outcome, bool(output.is_error), "allowed", reason)
         except AuditError as exc:
             # Fail closed: a call that could not be recorded is not reported as a success.
             raise MCPError(
                 types.INTERNAL_ERROR, "The call ran but could not be audited; contact an administrator."
             ) from exc
-        return result
+        return outcome
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        outcome = await execute(ctx, params, model=True)
+        assert outcome.model is not None
+        return outcome.model
+
+    async def call_tool_for_wire(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> CallOutcome:
+        return await execute(ctx, params, model=False)
 
     server = AnnouncingServer(
         settings.mcp.server_name,
@@ -218,4 +244,5 @@ def build_mcp_server(
         on_call_tool=call_tool,
     )
     server.middleware += [sessions, security_schemes_on_tools]
+    server.call_tool = call_tool_for_wire
     return server

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from mcp.shared.exceptions import MCPError
 
-from bridgehead.connectors.base import CallContext, Tool, ToolError
+from bridgehead.connectors.base import CallContext, Tool, ToolError, ToolOutput
 
 logger = logging.getLogger(__name__)
 
@@ -116,31 +116,64 @@ class ToolSurface:
         self, name: str, arguments: dict[str, Any] | None, ctx: CallContext
     ) -> types.CallToolResult:
         """Validate and run a tool; a ToolError becomes a result with isError=true."""
+        return tool_result(await self.run(name, arguments, ctx))
+
+    async def run(self, name: str, arguments: dict[str, Any] | None, ctx: CallContext) -> ToolOutput:
+        """Validate and run a tool, giving its output; a ToolError or a failure becomes an error output."""
         tool, args = self.validate(name, arguments)
         try:
-            output = await tool.handler(args, ctx)
+            return await tool.handler(args, ctx)
         except ToolError as exc:
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=str(exc))], is_error=True
-            )
+            return ToolOutput(str(exc), is_error=True)
         except MCPError:
             raise
         except Exception:
             logger.exception("tool %s failed", name)
-            return types.CallToolResult(
-                content=[
-                    types.TextContent(type="text", text=f"Tool {name!r} failed with an internal error.")
-                ],
-                is_error=True,
-            )
-        content = (
-            list(output.content)
-            if output.content is not None
-            else [types.TextContent(type="text", text=output.text)]
-        )
-        return types.CallToolResult(
-            content=content, structured_content=output.structured, is_error=output.is_error
-        )
+            return ToolOutput(f"Tool {name!r} failed with an internal error.", is_error=True)
+
+
+def tool_result(output: ToolOutput) -> types.CallToolResult:
+    """The MCP result for a tool's output."""
+    content = (
+        list(output.content)
+        if output.content is not None
+        else [types.TextContent(type="text", text=output.text)]
+    )
+    return types.CallToolResult(
+        content=content, structured_content=output.structured, is_error=output.is_error
+    )
+
+
+def _text_only_dump_shape() -> tuple[bool, Any]:
+    """Whether the SDK dumps a text-only result as ``plain_result_dump`` builds it, and its resultType."""
+    dumped = tool_result(ToolOutput("x", is_error=True)).model_dump(
+        by_alias=True, mode="json", exclude_none=True
+    )
+    result_type = dumped.get("resultType")
+    expected = {"content": [{"type": "text", "text": "x"}], "isError": True, "resultType": result_type}
+    same_order = list(dumped) == list(expected) and list(dumped["content"][0]) == ["type", "text"]
+    return dumped == expected and same_order, result_type
+
+
+_TEXT_ONLY_DUMPS, _RESULT_TYPE = _text_only_dump_shape()
+
+
+def plain_result_dump(output: ToolOutput) -> dict[str, Any] | None:
+    """``tool_result(output).model_dump(by_alias=True, mode="json", exclude_none=True)`` for an output of
+    text alone, built without the models (a tenth of the cost); None for any other output.
+
+    ``tests/protocol/test_wire_shapes.py`` compares the two; the shortcut is off if an SDK release dumps
+    a text-only result differently.
+    """
+    if not _TEXT_ONLY_DUMPS or output.content is not None or output.structured is not None:
+        return None
+    if type(output.text) is not str or type(output.is_error) is not bool:
+        return None
+    return {
+        "content": [{"type": "text", "text": output.text}],
+        "isError": output.is_error,
+        "resultType": _RESULT_TYPE,
+    }
 
 
 def to_mcp_tool(tool: Tool, security_schemes: list[dict[str, Any]] | None = None) -> types.Tool:
