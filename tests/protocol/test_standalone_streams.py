@@ -46,7 +46,7 @@ from tests.auth.flow import obtain_tokens
 from tests.conftest import RunningServer, free_port, make_settings, wait_until_started
 from tests.protocol.conftest import HEADERS, initialize_body, rpc
 from tests.protocol.raw_http import RawResponse, request
-from tests.protocol.test_surface_changes import _config
+from tests.protocol.test_surface_changes import ListChanged, _config, _pid_of, two_folders
 from tests.test_serve_process import bridgehead_process
 
 WARM = 0.3  # seconds an idle session stays in memory on the "evicted" servers
@@ -502,38 +502,27 @@ def _serve_log(tmp_path: Path) -> str:
 async def test_the_sdk_client_hears_of_tool_changes_after_its_session_left_memory(tmp_path: Path) -> None:
     """The official SDK client opens the GET stream itself; its session leaves memory while the stream
     stays open, and a reload (SIGHUP) still reaches it. Its next request re-opens the session."""
-    docs, hr = tmp_path / "docs", tmp_path / "hr"
-    docs.mkdir()
-    hr.mkdir()
-    (docs / "a.md").write_text("# Alpha\n\nAbout travel.")
-    (hr / "b.md").write_text("# Beta\n\nAbout payroll.")
+    docs, hr = two_folders(tmp_path)
     config = tmp_path / "bridgehead.toml"
     _config(config, docs, tmp_path / "data", memory_idle_seconds=WARM)
-    changed = asyncio.Event()
-    notifications: list[str] = []
-
-    async def on_message(message: Any) -> None:
-        root = getattr(message, "root", message)
-        if isinstance(root, types.ToolListChangedNotification):
-            notifications.append(root.method)
-            changed.set()
+    listener = ListChanged()
 
     with bridgehead_process(tmp_path, "--config", str(config)) as base:
-        pid = int(_serve_log(tmp_path).split("Started server process [", 1)[1].split("]", 1)[0])
-        async with Client(base + "/mcp", mode="legacy", message_handler=on_message) as client:
+        pid = int(_pid_of(tmp_path))
+        async with Client(base + "/mcp", mode="legacy", message_handler=listener.on_message) as client:
             assert {t.name for t in (await client.list_tools()).tools} == {"search", "fetch"}
             await asyncio.sleep(WARM * 5)  # the session leaves memory; the GET stream stays open
             reopened_before = _serve_log(tmp_path).count("re-opened stored session")
             _config(config, docs, tmp_path / "data", second=hr, memory_idle_seconds=WARM)
             os.kill(pid, signal.SIGHUP)
-            await asyncio.wait_for(changed.wait(), timeout=20)
+            await asyncio.wait_for(listener.changed.wait(), timeout=20)
             after = await client.list_tools()
             assert {t.name for t in after.tools} == {"search", "fetch", "hr_search", "hr_fetch"}
             # The change reached a session that was out of memory: listing the tools brought it back.
             log = _serve_log(tmp_path)
             assert log.count("re-opened stored session") > reopened_before
             assert "to 1 session(s)" in log
-        assert notifications == ["notifications/tools/list_changed"]
+        assert listener.notifications == ["notifications/tools/list_changed"]
 
 
 def test_keep_alive_comments_reach_open_streams(pairs: dict[str, tuple[LoopServer, LoopServer]]) -> None:

@@ -52,36 +52,25 @@ def test_diff_describes_added_removed_and_changed_tools() -> None:
 
 
 async def test_sighup_reload_records_the_change_and_notifies_sessions(tmp_path: Path) -> None:
-    docs, hr = tmp_path / "docs", tmp_path / "hr"
-    docs.mkdir()
-    hr.mkdir()
-    (docs / "a.md").write_text("# Alpha\n\nAbout travel.")
-    (hr / "b.md").write_text("# Beta\n\nAbout payroll.")
+    docs, hr = two_folders(tmp_path)
     config = tmp_path / "bridgehead.toml"
     _config(config, docs, tmp_path / "data")
-    notifications: list[str] = []
-    changed = asyncio.Event()
-
-    async def on_message(message: Any) -> None:
-        root = getattr(message, "root", message)
-        if isinstance(root, types.ToolListChangedNotification):
-            notifications.append(root.method)
-            changed.set()
+    listener = ListChanged()
 
     with bridgehead_process(tmp_path, "--config", str(config)) as base:
         pid = int(_pid_of(tmp_path))
-        async with Client(base + "/mcp", mode="legacy", message_handler=on_message) as client:
+        async with Client(base + "/mcp", mode="legacy", message_handler=listener.on_message) as client:
             assert client.server_capabilities.tools and client.server_capabilities.tools.list_changed
             before = await client.list_tools()
             assert {t.name for t in before.tools} == {"search", "fetch"}
             _config(config, docs, tmp_path / "data", second=hr)
             os.kill(pid, signal.SIGHUP)
-            await asyncio.wait_for(changed.wait(), timeout=20)
+            await asyncio.wait_for(listener.changed.wait(), timeout=20)
             after = await client.list_tools()
             assert {t.name for t in after.tools} == {"search", "fetch", "hr_search", "hr_fetch"}
             found = await client.call_tool("hr_search", {"query": "payroll"})
             assert found.structured_content and found.structured_content["results"]
-        assert notifications == ["notifications/tools/list_changed"]
+        assert listener.notifications == ["notifications/tools/list_changed"]
     shown = await asyncio.to_thread(_cli, "tools", "diff", "--config", str(config))
     assert "+ tool hr_search added" in shown
     assert "+ tool hr_fetch added" in shown
@@ -101,6 +90,30 @@ def _cli(*args: str) -> str:
         check=True,
     )
     return done.stdout
+
+
+def two_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Two document folders of one file each: ``docs`` (served from the start) and ``hr`` (added later)."""
+    docs, hr = tmp_path / "docs", tmp_path / "hr"
+    docs.mkdir()
+    hr.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nAbout travel.")
+    (hr / "b.md").write_text("# Beta\n\nAbout payroll.")
+    return docs, hr
+
+
+class ListChanged:
+    """An SDK client message handler that records tools/list_changed notifications."""
+
+    def __init__(self) -> None:
+        self.notifications: list[str] = []
+        self.changed = asyncio.Event()
+
+    async def on_message(self, message: Any) -> None:
+        root = getattr(message, "root", message)
+        if isinstance(root, types.ToolListChangedNotification):
+            self.notifications.append(root.method)
+            self.changed.set()
 
 
 def _pid_of(tmp_path: Path) -> str:
