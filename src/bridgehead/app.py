@@ -22,7 +22,7 @@ from bridgehead.protocol.fastpath import FastPath
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCP_PATH, MCPTransports
 from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
-from bridgehead.protocol.server import AnnouncingServer, build_mcp_server
+from bridgehead.protocol.server import build_mcp_server
 from bridgehead.protocol.session_registry import SessionRegistry
 from bridgehead.protocol.surface_history import SurfaceVersion
 from bridgehead.runtime import Runtime
@@ -113,7 +113,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             guard=bearer,
             max_body=settings.mcp.max_request_body_bytes,
             post_process=security_schemes_on_tools,
-            call_tool=server.call_tool if isinstance(server, AnnouncingServer) else None,
+            call_tool=server.call_tool,
         )
         app.forwarded = ForwardedHeadersMiddleware(app.dispatch, settings.server.trusted_proxies)
     app.state.runtime = runtime

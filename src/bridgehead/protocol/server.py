@@ -133,7 +133,7 @@ def build_mcp_server(
     policy: PolicyEngine,
     audit: AuditLog,
     sessions: ConnectedSessions,
-) -> Server[Any]:
+) -> AnnouncingServer:
     """A low-level SDK server whose tools come from ``surface()`` at each request (so reloads apply).
 
     Every tools/call, allowed or denied, is committed to the audit log before its response is sent.
