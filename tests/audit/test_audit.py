@@ -200,8 +200,10 @@ def test_acknowledged_calls_survive_sigkill(tmp_path: Path) -> None:
 
 async def test_batch_writers_store_what_the_engine_stores(database: Database) -> None:
     """The dedicated SQLite writer and the engine writer give identical rows when read back."""
+    from bridgehead.audit import AuditEvent, AuditLog
     from bridgehead.audit.query import events
-    from bridgehead.audit.writer import EngineWriter, SQLiteWriter, audit_row, writer_for
+    from bridgehead.audit.writer import AuditRow, EngineWriter, SQLiteWriter, audit_row, writer_for
+    from bridgehead.config import AuditSettings
 
     def row(n: int) -> dict[str, Any]:
         return {
@@ -221,20 +223,14 @@ async def test_batch_writers_store_what_the_engine_stores(database: Database) ->
             "request_id": str(n),
         }
 
-    def encoded(n: int) -> dict[str, Any]:
-        """The row as AuditLog hands it over: payloads already JSON text (Redactor.payload)."""
-        redactor = Redactor([], [], 10_000)
-        plain = row(n)
-        return {
-            **plain,
-            "arguments": redactor.payload(plain["arguments"]),
-            "result": redactor.payload(plain["result"]),
-        }
+    def logged(n: int) -> AuditRow:
+        """The row as AuditLog hands it to a writer (payloads redacted and encoded by the log itself)."""
+        return AuditLog(database, AuditSettings()).row(AuditEvent(**row(n)))
 
     writer = writer_for(database)
     assert isinstance(writer, SQLiteWriter if database.is_sqlite else EngineWriter)
     plain_rows = [audit_row(row(0)), audit_row(row(1))]
-    encoded_rows = [audit_row(encoded(0)), audit_row(encoded(1))]
+    encoded_rows = [logged(0), logged(1)]
     try:
         await writer.write(plain_rows)
         await writer.write(encoded_rows)

@@ -14,8 +14,12 @@ async def test_migrations_create_the_schema_and_are_idempotent(database: Databas
     async with database.connect() as conn:
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        audit_indexes = await conn.run_sync(
+            lambda sync: {index["name"] for index in inspect(sync).get_indexes("audit_events")}
+        )
     assert {"documents", "index_runs", "alembic_version"} <= tables
-    assert version == "0005"
+    assert version == "0006"
+    assert audit_indexes == {"ix_audit_events_at"}  # every call appends a row: no index it need not pay for
     if database.is_sqlite:
         assert "documents_fts" in tables
 

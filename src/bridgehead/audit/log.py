@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import operator
 import time
 
 from sqlalchemy import delete
@@ -29,11 +28,9 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 PRUNE_INTERVAL = 3600.0
-# An event's values in the writers' column order, and where the fields to redact sit in it.
-_EVENT_VALUES = operator.attrgetter(*COLUMNS)
-_ARGUMENTS_AT = COLUMNS.index("arguments")
-_RESULT_AT = COLUMNS.index("result")
-_REASON_AT = COLUMNS.index("reason")
+# The fields redacted before they are stored: an event's last three (see AuditEvent).
+_REDACTED = ("reason", "arguments", "result")
+assert COLUMNS[-len(_REDACTED) :] == _REDACTED
 
 
 class AuditError(Exception):
@@ -50,6 +47,8 @@ class AuditLog:
         self._pending: list[tuple[AuditRow, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The loop the flusher runs on, kept: asking for the running loop is a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         # Outside the server (CLI, tests) events go straight through the engine.
         self._writer: AuditWriter = EngineWriter(database)
@@ -65,7 +64,8 @@ class AuditLog:
         self._wake = asyncio.Event()
         await self.prune()
         self._writer = writer_for(self.database)
-        self._task = asyncio.create_task(self._run(), name="bridgehead-audit-flusher")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="bridgehead-audit-flusher")
 
     async def stop(self) -> None:
         if self._task is None:
@@ -74,24 +74,25 @@ class AuditLog:
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self._task = None
+        self._task = self._loop = None
         self._writer.close()
         self._writer = EngineWriter(self.database)
+
+    def row(self, event: AuditEvent) -> AuditRow:
+        """What the store keeps of ``event``: its reason and payloads redacted, the payloads as JSON text."""
+        arguments, result = self.redactor.pair(event.arguments, event.result)
+        return (*event[: -len(_REDACTED)], self.redactor.text(event.reason), arguments, result)
 
     async def record(self, event: AuditEvent) -> None:
         """Return once ``event`` is committed; raise AuditError if it could not be."""
         if not self.enabled:
             return
-        # The payloads become the JSON text the store keeps.
-        values = list(_EVENT_VALUES(event))
-        values[_ARGUMENTS_AT], values[_RESULT_AT] = self.redactor.payloads(event.arguments, event.result)
-        values[_REASON_AT] = self.redactor.text(event.reason)
-        row = tuple(values)
-        if self._task is None:
+        row = self.row(event)
+        if self._task is None or self._loop is None:
             # Not running inside the server (a CLI or a test): write straight through.
             await self._write([row])
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._loop.create_future()
         self._pending.append((row, future))
         if len(self._pending) >= MAX_BATCH:
             self._wake.set()

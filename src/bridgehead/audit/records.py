@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,7 +21,7 @@ _BUILTIN = [
 # whatever the rules above find in a string, these find in its JSON encoding.
 _TRIGGER_WORDS = ("bearer", "eyj")
 _CARD_TRIGGER = re.compile(r"\d[\d -]{12}")
-_ASCII_CARD_TRIGGER = re.compile(r"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
+_ASCII_CARD_TRIGGER = re.compile(rb"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
 # A card number has at least 13 digits: ASCII text with fewer needs no search (counted in C).
 _CARD_MIN_DIGITS = 13
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
@@ -44,31 +43,26 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-class JSONText(str):
-    """A payload already encoded as JSON text, as the store keeps it: writers store it unchanged."""
+class AuditEvent(NamedTuple):
+    """One tools/call as recorded, its fields in the order of the store's columns (the writers take rows
+    in this order); the free text and payloads come last, where the log puts their redacted forms.
 
-    __slots__ = ()
-
-
-@dataclass(slots=True)
-class AuditEvent:
-    """One tools/call as recorded (not frozen: a frozen dataclass's __init__ costs a few microseconds
-    per call, and nothing changes an event once it is handed to the log)."""
+    A tuple, not a dataclass: it is built for every call, and the row is made from it by slicing."""
 
     at: float
+    user_id: str | None
+    username: str | None
+    client_id: str | None
     tool: str
-    arguments: Any
-    result: Any
     is_error: bool
     decision: str
-    reason: str
     duration_ms: float
-    user_id: str | None = None
-    username: str | None = None
-    client_id: str | None = None
-    transport: str | None = None
-    session_id: str | None = None
-    request_id: str | None = None
+    transport: str | None
+    session_id: str | None
+    request_id: str | None
+    reason: str
+    arguments: Any
+    result: Any
 
 
 class Redactor:
@@ -88,6 +82,7 @@ class Redactor:
         # A word that contains another trigger word can only be present where that one is.
         words = (*self.fields, *_TRIGGER_WORDS)
         self._trigger_words = tuple(w for w in words if not any(o != w and o in w for o in words))
+        self._trigger_bytes = tuple(w.encode() for w in self._trigger_words)
         self._clean_reasons: set[str] = set()
 
     def _sensitive_key(self, key: str) -> bool:
@@ -113,8 +108,8 @@ class Redactor:
             return self._text(value)
         return value
 
-    def _clean(self, text: str) -> bool:
-        """True when the JSON ``text`` surely holds nothing ``redact`` would replace.
+    def _clean(self, data: bytes) -> bool:
+        """True when the UTF-8 JSON text ``data`` surely holds nothing ``redact`` would replace.
 
         Every key name, string and digit run of a payload appears verbatim in its JSON text,
         except for escaped quotes, backslashes and control characters, so one pass over the text
@@ -123,17 +118,23 @@ class Redactor:
         """
         if not self._scannable:
             return False
-        lowered = text.lower()
-        for word in self._trigger_words:
-            if word in lowered:
-                return False
-        if not text.isascii():
+        if not data.isascii():
+            # str.lower, as redact uses: it folds some non-ASCII letters to ASCII ones (KELVIN SIGN to k).
+            text = data.decode("utf-8", "surrogatepass")
+            lowered = text.lower()
+            for word in self._trigger_words:
+                if word in lowered:
+                    return False
             return _CARD_TRIGGER.search(text) is None
-        if len(text.encode("ascii").translate(None, _NOT_DIGITS)) < _CARD_MIN_DIGITS:
+        lowered_bytes = data.lower()  # on ASCII, the same as str.lower
+        for word_bytes in self._trigger_bytes:
+            if word_bytes in lowered_bytes:
+                return False
+        if len(data.translate(None, _NOT_DIGITS)) < _CARD_MIN_DIGITS:
             return True
-        return _ASCII_CARD_TRIGGER.search(text) is None
+        return _ASCII_CARD_TRIGGER.search(data) is None
 
-    def payload(self, value: Any) -> JSONText:
+    def payload(self, value: Any) -> str:
         """The JSON text to store: redacted, then bounded (an oversized payload is kept as a
         truncated JSON string with a note).
 
@@ -141,36 +142,37 @@ class Redactor:
         instead of walking and copying the whole structure (tests/audit/test_redaction.py
         checks both ways give the same text).
         """
-        return self.payloads(value)[0]
+        encoded = orjson.dumps(value, default=str)
+        if not self._clean(encoded):
+            encoded = orjson.dumps(self.redact(value), default=str)
+        return self._bounded(encoded)
 
-    def payloads(self, *values: Any) -> list[JSONText]:
-        """``payload`` of each value; the usual secret-free ones share one scan of their joined text."""
-        encoded = [orjson.dumps(value, default=str) for value in values]
-        texts = [text.decode() for text in encoded]
+    def pair(self, first: Any, second: Any) -> tuple[str, str]:
+        """``payload`` of both; the usual secret-free pair (a call's arguments and result) shares one
+        scan of their joined text."""
+        encoded_first = orjson.dumps(first, default=str)
+        encoded_second = orjson.dumps(second, default=str)
         # A newline breaks every trigger (words, digit runs), so the joined text raises no alarm
         # that one of its parts would not raise alone.
-        if not self._clean("\n".join(texts)):
-            for index, (value, text) in enumerate(zip(values, texts, strict=True)):
-                if not self._clean(text):
-                    encoded[index] = orjson.dumps(self.redact(value), default=str)
-                    texts[index] = encoded[index].decode()
-        return [self._bounded(data, text) for data, text in zip(encoded, texts, strict=True)]
+        if self._clean(encoded_first + b"\n" + encoded_second):
+            return self._bounded(encoded_first), self._bounded(encoded_second)
+        return self.payload(first), self.payload(second)
 
-    def _bounded(self, encoded: bytes, text: str) -> JSONText:
+    def _bounded(self, encoded: bytes) -> str:
         if len(encoded) <= self.max_bytes:
-            return JSONText(text)
+            return encoded.decode()
         truncated = {
             "truncated": True,
             "bytes": len(encoded),
             "head": encoded[: self.max_bytes].decode("utf-8", "ignore"),
         }
-        return JSONText(orjson.dumps(truncated).decode())
+        return orjson.dumps(truncated).decode()
 
     def text(self, value: str) -> str:
         """A free-text field (a reason) with secrets replaced."""
         if value in self._clean_reasons:
             return value
-        if self._clean(value):
+        if self._clean(value.encode("utf-8", "surrogatepass")):  # a reason may quote any exception text
             if len(self._clean_reasons) < MAX_REMEMBERED_REASONS:
                 self._clean_reasons.add(value)
             return value

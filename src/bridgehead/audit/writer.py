@@ -21,30 +21,14 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import insert
 
-from bridgehead.audit.records import JSONText
+from bridgehead.audit.records import AuditEvent
 from bridgehead.store import Database
 from bridgehead.store.models import AuditEventRow
 
-# Columns in the order of the INSERT below, and of every row handed to a writer; JSON columns hold
-# JSONText (already encoded, as AuditLog hands them over) or plain values the writer encodes.
-COLUMNS = (
-    "at",
-    "user_id",
-    "username",
-    "client_id",
-    "tool",
-    "arguments",
-    "result",
-    "is_error",
-    "decision",
-    "reason",
-    "duration_ms",
-    "transport",
-    "session_id",
-    "request_id",
-)
+# Columns in the order of the INSERT below, and of every row handed to a writer: an AuditEvent's
+# fields, whose JSON columns hold the JSON text the store keeps (AuditLog redacts and encodes them).
+COLUMNS = AuditEvent._fields
 JSON_COLUMNS = frozenset({"arguments", "result"})
-_JSON_AT = tuple(COLUMNS.index(c) for c in sorted(JSON_COLUMNS))
 # One audit event as a writer takes it: its values in COLUMNS order.
 AuditRow = tuple[Any, ...]
 # Rows between passive checkpoints (about SQLite's own 1,000-page default for small events).
@@ -56,8 +40,14 @@ SQLITE_INSERT = (
 
 
 def audit_row(values: Mapping[str, Any]) -> AuditRow:
-    """The row for a mapping of column names to values (a missing column is None)."""
-    return tuple(values.get(column) for column in COLUMNS)
+    """The row for a mapping of column names to values (a missing column is None), its JSON columns
+    encoded as SQLAlchemy's JSON type stores them (null for None); no redaction."""
+    return tuple(
+        orjson.dumps(values.get(column), default=str).decode()
+        if column in JSON_COLUMNS
+        else values.get(column)
+        for column in COLUMNS
+    )
 
 
 class AuditWriter(Protocol):
@@ -77,7 +67,7 @@ class EngineWriter:
         # The JSON columns take objects here: SQLAlchemy's JSON type encodes them itself.
         decoded = [
             {
-                column: _decoded(value) if column in JSON_COLUMNS else value
+                column: orjson.loads(value) if column in JSON_COLUMNS else value
                 for column, value in zip(COLUMNS, row, strict=True)
             }
             for row in rows
@@ -126,7 +116,7 @@ class SQLiteWriter:
         return conn
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _commit(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(SQLITE_INSERT, rows)
@@ -135,24 +125,25 @@ class SQLiteWriter:
             raise
         conn.execute("COMMIT")
 
-    def _commit_in_thread(self, rows: list[tuple[Any, ...]]) -> None:
+    def _commit_in_thread(self, rows: list[AuditRow]) -> None:
         self._commit(self._thread_connection(), rows)
 
     def _checkpoint(self) -> None:
         self._thread_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def write(self, rows: list[AuditRow]) -> None:
-        values = [_sqlite_row(row) for row in rows]
+        # The rows are the INSERT's parameters as they are (sqlite3 stores a bool as the integer
+        # SQLAlchemy's Boolean reads back, and the JSON columns are JSON text already).
         if self._inline is None:
             self._inline = self._open(busy_timeout_ms=0, autocheckpoint=False)
         try:
-            self._commit(self._inline, values)
+            self._commit(self._inline, rows)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             # Another connection is writing (an index pass, a migration): wait for it off the loop.
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_in_thread, values)
-        self._since_checkpoint += len(values)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_in_thread, rows)
+        self._since_checkpoint += len(rows)
         if self._since_checkpoint >= CHECKPOINT_EVERY and (
             self._checkpointing is None or self._checkpointing.done()
         ):
@@ -171,29 +162,6 @@ class SQLiteWriter:
             self._inline = None
         self._executor.submit(self._close_thread).result()
         self._executor.shutdown(wait=True)
-
-
-def _sqlite_row(row: AuditRow) -> AuditRow:
-    """The INSERT's parameters for one event: the row itself when its payloads are JSON text already
-    (sqlite3 stores a bool as the integer SQLAlchemy's Boolean reads back)."""
-    if all(type(row[at]) is JSONText for at in _JSON_AT):
-        return row
-    values = list(row)
-    for at in _JSON_AT:
-        values[at] = _sqlite_json(values[at])
-    return tuple(values)
-
-
-def _decoded(value: Any) -> Any:
-    # orjson reads exact str only, not subclasses.
-    return orjson.loads(str(value)) if isinstance(value, JSONText) else value
-
-
-def _sqlite_json(value: Any) -> str:
-    if isinstance(value, JSONText):
-        return value
-    # As SQLAlchemy's JSON type stores it (JSON text, with null for None), so reads are unchanged.
-    return orjson.dumps(value, default=str).decode()
 
 
 def writer_for(database: Database) -> AuditWriter:

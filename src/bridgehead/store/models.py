@@ -198,9 +198,10 @@ class AuditEventRow(Base):
     )
     at: Mapped[float] = mapped_column(Float, nullable=False, index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    username: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    # No user or tool index: every call appends a row, and each index costs it (migration 0006).
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     client_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    tool: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    tool: Mapped[str] = mapped_column(String(255), nullable=False)
     arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
     result: Mapped[Any] = mapped_column(JSON, nullable=True)
     is_error: Mapped[bool] = mapped_column(Boolean, nullable=False)
