@@ -17,6 +17,7 @@ from bridgehead.app import WORKER_SETTINGS_ENV, create_app
 from bridgehead.cli.auth_stores import AuthStores, run_on_stores
 from bridgehead.cli.common import CommandError, ConfigOption, err_console, load_or_exit, report_config_error
 from bridgehead.config import ConfigError, Settings, load_settings
+from bridgehead.http_protocol import CoalescingHttpToolsProtocol
 from bridgehead.runtime import Runtime
 
 
@@ -122,6 +123,7 @@ def serve(
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        http=CoalescingHttpToolsProtocol,
     )
 
 
@@ -192,4 +194,5 @@ def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> 
         server_header=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        http=CoalescingHttpToolsProtocol,
     )
