@@ -21,7 +21,11 @@ from bridgehead.policy import Caller
 from bridgehead.protocol.fastpath import FastPath
 from bridgehead.protocol.forwarded import ForwardedHeadersMiddleware
 from bridgehead.protocol.http import MCP_PATH, MCPTransports
-from bridgehead.protocol.middleware import ConnectedSessions, security_schemes_on_tools
+from bridgehead.protocol.middleware import (
+    SECURITY_SCHEMES_METHODS,
+    ConnectedSessions,
+    security_schemes_on_tools,
+)
 from bridgehead.protocol.server import build_mcp_server
 from bridgehead.protocol.session_registry import SessionRegistry
 from bridgehead.protocol.surface_history import SurfaceVersion
@@ -113,6 +117,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             guard=bearer,
             max_body=settings.mcp.max_request_body_bytes,
             post_process=security_schemes_on_tools,
+            post_process_methods=SECURITY_SCHEMES_METHODS,
             call_tool=server.call_tool,
         )
         app.forwarded = ForwardedHeadersMiddleware(app.dispatch, settings.server.trusted_proxies)

@@ -244,7 +244,12 @@ class BearerGuard:
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[str, dict[str, Any]] | Denial | None:
         """(token, claims) for a valid bearer; None for an anonymous request the mode allows; else a Denial."""
-        header = conn.headers.get("authorization")
+        return await self.authenticate_header(conn.headers.get("authorization"), conn)
+
+    async def authenticate_header(
+        self, header: str | None, conn: HTTPConnection
+    ) -> tuple[str, dict[str, Any]] | Denial | None:
+        """``authenticate`` for the request's Authorization header (its first), already read."""
         if not header:
             if self.service.auth.mode == "oauth":
                 return Denial(401, "invalid_request", "Authentication required")

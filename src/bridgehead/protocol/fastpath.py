@@ -89,6 +89,7 @@ class FastPath:
         guard: BearerGuard | None,
         max_body: int,
         post_process: Any,
+        post_process_methods: frozenset[str],
         call_tool: CallTool | None = None,
     ) -> None:
         self.server = server
@@ -99,6 +100,8 @@ class FastPath:
         self.max_body = max_body
         # The server middleware that rewrites results (per-tool securitySchemes), applied the same way.
         self.post_process = post_process
+        # The methods whose results it changes (the others skip two coroutines a request).
+        self.post_process_methods = post_process_methods
         # Runs tools/call giving the result's dump (the server's own handler gives its model).
         self.call_tool = call_tool
         # (Host, Origin) pairs the SDK's DNS-rebinding check has accepted: the verdict depends on nothing else.
@@ -157,8 +160,11 @@ class FastPath:
                     self._allowed_origins.add(origin)
         user: AuthenticatedUser | None = None
         if self.guard is not None:
-            conn = request  # a Request is the HTTPConnection the guard reads (its headers parsed once)
-            outcome = await self.guard.authenticate(conn)
+            conn = request  # a Request is the HTTPConnection the guard reads
+            authorization = headers.get(b"authorization")
+            outcome = await self.guard.authenticate_header(
+                None if authorization is None else authorization.decode("latin-1"), conn
+            )
             if isinstance(outcome, Denial):
                 await self.guard.send_denial(outcome, conn, send)
                 return
@@ -232,7 +238,8 @@ class FastPath:
                     if isinstance(result, types.ErrorData):
                         raise MCPError.from_error_data(result)
                     dumped = _serialize(method, version, result)
-                dumped = await self.post_process(ctx, _returning(dumped))
+                if method in self.post_process_methods:
+                    dumped = await self.post_process(ctx, _returning(dumped))
             except (MCPError, ValidationError) as exc:
                 error = handler_exception_to_error_data(exc)
                 assert error is not None

@@ -88,6 +88,10 @@ class ConnectedSessions:
         return delivered
 
 
+# The methods whose results security_schemes_on_tools changes: the fast path skips it for the rest.
+SECURITY_SCHEMES_METHODS = frozenset({"tools/list"})
+
+
 async def security_schemes_on_tools(
     ctx: ServerRequestContext[Any, Any], call_next: CallNext
 ) -> HandlerResult:
@@ -97,7 +101,7 @@ async def security_schemes_on_tools(
     added back here, after serialisation, from ``_meta``.
     """
     result = await call_next(ctx)
-    if ctx.method == "tools/list" and isinstance(result, dict):
+    if ctx.method in SECURITY_SCHEMES_METHODS and isinstance(result, dict):
         for tool in result.get("tools", []):
             schemes = (tool.get("_meta") or {}).get("securitySchemes")
             if schemes is not None:
