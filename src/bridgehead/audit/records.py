@@ -21,7 +21,7 @@ _BUILTIN = [
 # whatever the rules above find in a string, these find in its JSON encoding.
 _TRIGGER_WORDS = ("bearer", "eyj")
 _CARD_TRIGGER = re.compile(r"\d[\d -]{12}")
-_ASCII_CARD_TRIGGER = re.compile(rb"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
+_ASCII_CARD_TRIGGER = re.compile(r"[0-9][0-9 -]{12}")  # the same for ASCII text, twice as fast
 # A card number has at least 13 digits: ASCII text with fewer needs no search (counted in C).
 _CARD_MIN_DIGITS = 13
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
@@ -82,7 +82,6 @@ class Redactor:
         # A word that contains another trigger word can only be present where that one is.
         words = (*self.fields, *_TRIGGER_WORDS)
         self._trigger_words = tuple(w for w in words if not any(o != w and o in w for o in words))
-        self._trigger_bytes = tuple(w.encode() for w in self._trigger_words)
         self._clean_reasons: set[str] = set()
 
     def _sensitive_key(self, key: str) -> bool:
@@ -108,31 +107,26 @@ class Redactor:
             return self._text(value)
         return value
 
-    def _clean(self, data: bytes) -> bool:
-        """True when the UTF-8 JSON text ``data`` surely holds nothing ``redact`` would replace.
+    def _clean(self, text: str) -> bool:
+        """True when the JSON ``text`` surely holds nothing ``redact`` would replace.
 
         Every key name, string and digit run of a payload appears verbatim in its JSON text,
         except for escaped quotes, backslashes and control characters, so one pass over the text
         with rules looser than ``redact``'s (no word boundaries, any "bearer", any 13 digits)
         finds everything ``redact`` would; a false alarm only costs the structured pass.
+        (On str: CPython searches str twice as fast as bytes.)
         """
         if not self._scannable:
             return False
-        if not data.isascii():
-            # str.lower, as redact uses: it folds some non-ASCII letters to ASCII ones (KELVIN SIGN to k).
-            text = data.decode("utf-8", "surrogatepass")
-            lowered = text.lower()
-            for word in self._trigger_words:
-                if word in lowered:
-                    return False
-            return _CARD_TRIGGER.search(text) is None
-        lowered_bytes = data.lower()  # on ASCII, the same as str.lower
-        for word_bytes in self._trigger_bytes:
-            if word_bytes in lowered_bytes:
+        lowered = text.lower()
+        for word in self._trigger_words:
+            if word in lowered:
                 return False
-        if len(data.translate(None, _NOT_DIGITS)) < _CARD_MIN_DIGITS:
+        if not text.isascii():
+            return _CARD_TRIGGER.search(text) is None
+        if len(text.encode("ascii").translate(None, _NOT_DIGITS)) < _CARD_MIN_DIGITS:
             return True
-        return _ASCII_CARD_TRIGGER.search(data) is None
+        return _ASCII_CARD_TRIGGER.search(text) is None
 
     def payload(self, value: Any) -> str:
         """The JSON text to store: redacted, then bounded (an oversized payload is kept as a
@@ -143,24 +137,27 @@ class Redactor:
         checks both ways give the same text).
         """
         encoded = orjson.dumps(value, default=str)
-        if not self._clean(encoded):
-            encoded = orjson.dumps(self.redact(value), default=str)
-        return self._bounded(encoded)
+        text = encoded.decode()
+        if self._clean(text):
+            return self._bounded(encoded, text)
+        encoded = orjson.dumps(self.redact(value), default=str)
+        return self._bounded(encoded, encoded.decode())
 
     def pair(self, first: Any, second: Any) -> tuple[str, str]:
         """``payload`` of both; the usual secret-free pair (a call's arguments and result) shares one
         scan of their joined text."""
         encoded_first = orjson.dumps(first, default=str)
         encoded_second = orjson.dumps(second, default=str)
+        first_text, second_text = encoded_first.decode(), encoded_second.decode()
         # A newline breaks every trigger (words, digit runs), so the joined text raises no alarm
         # that one of its parts would not raise alone.
-        if self._clean(encoded_first + b"\n" + encoded_second):
-            return self._bounded(encoded_first), self._bounded(encoded_second)
+        if self._clean(first_text + "\n" + second_text):
+            return self._bounded(encoded_first, first_text), self._bounded(encoded_second, second_text)
         return self.payload(first), self.payload(second)
 
-    def _bounded(self, encoded: bytes) -> str:
+    def _bounded(self, encoded: bytes, text: str) -> str:
         if len(encoded) <= self.max_bytes:
-            return encoded.decode()
+            return text
         truncated = {
             "truncated": True,
             "bytes": len(encoded),
@@ -172,7 +169,7 @@ class Redactor:
         """A free-text field (a reason) with secrets replaced."""
         if value in self._clean_reasons:
             return value
-        if self._clean(value.encode("utf-8", "surrogatepass")):  # a reason may quote any exception text
+        if self._clean(value):
             if len(self._clean_reasons) < MAX_REMEMBERED_REASONS:
                 self._clean_reasons.add(value)
             return value
