@@ -51,6 +51,10 @@ def audit_row(values: Mapping[str, Any]) -> AuditRow:
 
 
 class AuditWriter(Protocol):
+    def write_now(self, rows: list[AuditRow]) -> bool:
+        """Commit ``rows`` in one transaction on the calling thread when that cannot block; False
+        (nothing written) when it would have to wait: then ``write`` them."""
+
     async def write(self, rows: list[AuditRow]) -> None:
         """Commit ``rows`` in one transaction; raise if they are not all durable."""
 
@@ -62,6 +66,9 @@ class EngineWriter:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+
+    def write_now(self, rows: list[AuditRow]) -> bool:
+        return False  # the engine's connections are asynchronous
 
     async def write(self, rows: list[AuditRow]) -> None:
         # The JSON columns take objects here: SQLAlchemy's JSON type encodes them itself.
@@ -131,7 +138,7 @@ class SQLiteWriter:
     def _checkpoint(self) -> None:
         self._thread_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    async def write(self, rows: list[AuditRow]) -> None:
+    def write_now(self, rows: list[AuditRow]) -> bool:
         # The rows are the INSERT's parameters as they are (sqlite3 stores a bool as the integer
         # SQLAlchemy's Boolean reads back, and the JSON columns are JSON text already).
         if self._inline is None:
@@ -141,9 +148,18 @@ class SQLiteWriter:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            # Another connection is writing (an index pass, a migration): wait for it off the loop.
+            return False  # another connection is writing (an index pass, a migration)
+        self._committed(len(rows))
+        return True
+
+    async def write(self, rows: list[AuditRow]) -> None:
+        if not self.write_now(rows):
+            # Wait for the other writer off the loop.
             await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_in_thread, rows)
-        self._since_checkpoint += len(rows)
+            self._committed(len(rows))
+
+    def _committed(self, count: int) -> None:
+        self._since_checkpoint += count
         if self._since_checkpoint >= CHECKPOINT_EVERY and (
             self._checkpointing is None or self._checkpointing.done()
         ):
