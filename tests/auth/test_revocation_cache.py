@@ -8,6 +8,7 @@ clock they control and a look-up that counts how often it runs.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import pytest
@@ -179,7 +180,7 @@ class Store:
 
 CLAIMS = {
     "iss": "https://bridgehead.example", "exp": 4_000_000_000, "iat": 1, "jti": "j1", "fid": "f1",
-    "sub": "u1", "client_id": "c1", "scope": "tools:read",
+    "sub": "u1", "client_id": "c1", "scope": "tools:read", "aud": "https://bridgehead.example/mcp",
 }  # fmt: skip
 
 
@@ -230,3 +231,28 @@ async def test_a_revocation_is_honoured_within_the_bound_despite_the_memo() -> N
     clock.now += REVOCATION_CACHE_SECONDS
     with pytest.raises(InvalidToken, match="revoked"):
         await cache.verify("tok", cast(Any, None))
+
+
+async def test_a_recent_identity_stands_only_for_what_verify_would_accept() -> None:
+    """``recent`` (the fast path's check, which awaits nothing) gives the identity only while ``verify``
+    would answer from the memo: same issuer, unexpired, answers younger than the refresh age."""
+    issuer = CLAIMS["iss"]
+    clock, store = Clock(), Store()
+    cache = store_verifier(clock, store)
+    assert cache.recent("tok", issuer) is None  # not verified yet
+    await cache.verify("tok", cast(Any, None))
+    identity = cache.recent("tok", issuer)
+    assert identity is not None
+    caller, user = identity
+    assert caller.user_id == "u1" and caller.scopes == {"tools:read"} and user.access_token.token == "tok"
+    assert cache.recent("tok", "https://other.example") is None
+    assert cache.recent("another token", issuer) is None
+    clock.now += REFRESH_AFTER_SECONDS
+    assert cache.recent("tok", issuer) is None  # due for a refresh: verify decides again
+
+    expiring = store_verifier(Clock(), Store())
+    expiring._verified["tok"]["exp"] = time.time() + 0.2
+    await expiring.verify("tok", cast(Any, None))
+    assert expiring.recent("tok", issuer) is not None
+    await asyncio.sleep(0.25)
+    assert expiring.recent("tok", issuer) is None

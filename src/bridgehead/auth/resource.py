@@ -61,10 +61,24 @@ class TokenVerifier:
         self._verified: dict[str, dict[str, Any]] = {}
         # What those claims become for the policy and the SDK, built once per verified token.
         self._identities: dict[str, tuple[dict[str, Any], Caller, AuthenticatedUser]] = {}
-        # Tokens whose revocation checks all passed, with the age of the oldest answer they used:
-        # until that is REFRESH_AFTER_SECONDS old, the same answers would be used again, so the
-        # token's next requests skip the four look-ups.
-        self._passed: dict[str, float] = {}
+        # Tokens whose revocation checks all passed: (issuer, expiry, when the oldest answer they used
+        # was fetched, caller, user). Until that answer is REFRESH_AFTER_SECONDS old the same answers
+        # would be used again, so the token's next requests skip the four look-ups (see ``recent``).
+        self._recent: dict[str, tuple[str, float, float, Caller, AuthenticatedUser]] = {}
+
+    def recent(self, token: str, issuer: str) -> tuple[Caller, AuthenticatedUser] | None:
+        """The identity of ``token`` when ``verify`` would accept it without a look-up: it passed every
+        check for ``issuer``, has not expired, and the revocation answers it passed with are younger
+        than REFRESH_AFTER_SECONDS. None: ask ``verify``."""
+        hit = self._recent.get(token)
+        if (
+            hit is None
+            or hit[0] != issuer
+            or hit[1] <= time.time()
+            or self._clock() - hit[2] >= REFRESH_AFTER_SECONDS
+        ):
+            return None
+        return hit[3], hit[4]
 
     def identity(self, token: str, claims: dict[str, Any]) -> tuple[Caller, AuthenticatedUser]:
         """The Caller and the SDK's user for verified ``claims`` of ``token`` (cached with them)."""
@@ -121,11 +135,10 @@ class TokenVerifier:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = claims
-            self._passed.pop(token, None)
+            self._recent.pop(token, None)
         if "client_id" not in claims or "scope" not in claims:
             raise InvalidToken("not an access token")
-        passed_at = self._passed.get(token)
-        if passed_at is not None and self._clock() - passed_at < REFRESH_AFTER_SECONDS:
+        if self.recent(token, issuer) is not None:
             return claims
         jti, fid, sub, client_id = claims["jti"], claims.get("fid"), claims["sub"], claims["client_id"]
         keys = [f"jti:{jti}", f"client:{client_id}"]
@@ -152,16 +165,18 @@ class TokenVerifier:
             keys.append(f"user:{sub}:{claims.get('iat_ms', claims['iat'])}")
             if await self._cached(keys[-1], user_refuses):
                 raise InvalidToken("the user's tokens were revoked or the account is disabled")
-        self._remember_passed(token, keys)
+        self._remember_passed(token, claims, keys)
         return claims
 
-    def _remember_passed(self, token: str, keys: list[str]) -> None:
+    def _remember_passed(self, token: str, claims: dict[str, Any], keys: list[str]) -> None:
         answers = [self._cache.get(key) for key in keys]
         if any(answer is None for answer in answers):
             return  # evicted meanwhile: the next request looks them up again
-        if len(self._passed) >= VERIFIED_CACHE_SIZE:
-            self._passed.clear()
-        self._passed[token] = min(answer.at for answer in answers if answer is not None)
+        if len(self._recent) >= VERIFIED_CACHE_SIZE:
+            self._recent.clear()
+        passed_at = min(answer.at for answer in answers if answer is not None)
+        caller, user = self.identity(token, claims)
+        self._recent[token] = (str(claims["iss"]), float(claims["exp"]), passed_at, caller, user)
 
 
 def _log_failed_refresh(task: asyncio.Task[bool]) -> None:
@@ -241,6 +256,18 @@ class BearerGuard:
         self.verifier = verifier
         # (caller, tool name) -> missing scopes; decided by the policy over the live tool surface.
         self.scope_check = scope_check
+
+    def recent_identity(
+        self, header: str | None, conn: HTTPConnection
+    ) -> tuple[Caller, AuthenticatedUser] | None:
+        """The bearer's identity, without awaiting anything, when its token passed every check of
+        ``authenticate`` moments ago (TokenVerifier.recent); None: ``authenticate`` decides."""
+        if not header:
+            return None
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer":
+            return None
+        return self.verifier.recent(token.strip(), self.service.issuer(conn))
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[str, dict[str, Any]] | Denial | None:
         """(token, claims) for a valid bearer; None for an anonymous request the mode allows; else a Denial."""

@@ -162,15 +162,17 @@ class FastPath:
         if self.guard is not None:
             conn = request  # a Request is the HTTPConnection the guard reads
             authorization = headers.get(b"authorization")
-            outcome = await self.guard.authenticate_header(
-                None if authorization is None else authorization.decode("latin-1"), conn
-            )
-            if isinstance(outcome, Denial):
-                await self.guard.send_denial(outcome, conn, send)
-                return
-            if outcome is not None:
-                token, claims = outcome
-                caller, user = self.guard.verifier.identity(token, claims)
+            header = None if authorization is None else authorization.decode("latin-1")
+            identity = self.guard.recent_identity(header, conn)
+            if identity is None:
+                outcome = await self.guard.authenticate_header(header, conn)
+                if isinstance(outcome, Denial):
+                    await self.guard.send_denial(outcome, conn, send)
+                    return
+                if outcome is not None:
+                    identity = self.guard.verifier.identity(*outcome)
+            if identity is not None:
+                caller, user = identity
                 denial = self.guard.step_up(caller, message)
                 if denial is not None:
                     await self.guard.send_denial(denial, conn, send)
