@@ -88,8 +88,7 @@ class AuditLog:
 
     async def stop(self) -> None:
         """Commit everything queued, then stop."""
-        loop = self._loop
-        if loop is None:
+        if self._loop is None:
             return
         if self._prune_timer is not None:
             self._prune_timer.cancel()
