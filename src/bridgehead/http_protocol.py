@@ -52,6 +52,11 @@ class _CoalescingTransport:
         self.flush()
         self._transport.close()
 
+    def is_closing(self) -> bool:
+        # Asked after every response: spelled out, not found through __getattr__. It writes nothing,
+        # so a held head need not go first.
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         # Anything else (pause_reading, is_closing, get_extra_info, set_protocol…) goes to the
         # transport itself, after what is held: nothing may overtake a written head.
