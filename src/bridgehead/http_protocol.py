@@ -58,7 +58,7 @@ class _CoalescingTransport:
         return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
-        # Anything else (pause_reading, is_closing, get_extra_info, set_protocol…) goes to the
+        # Anything else (pause_reading, get_extra_info, set_protocol…) goes to the
         # transport itself, after what is held: nothing may overtake a written head.
         self.flush()
         return getattr(self._transport, name)
